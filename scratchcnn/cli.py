@@ -1,0 +1,71 @@
+"""Command line: `scratchcnn <command>` (the same as `python -m scratchcnn <command>`).
+
+Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`.
+"""
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def _cmd_summary(args) -> int:
+    from .model import load_model
+    from .zoo import build_model
+
+    model = load_model(args.weights) if args.weights else build_model(args.model)
+    print(model.summary())
+    return 0
+
+
+def _cmd_gradcheck(args) -> int:
+    from .gradcheck import check_layer, check_model, demo_cases, demo_model
+
+    rows = []
+    for label, layer, x, training in demo_cases(args.seed):
+        errors = check_layer(layer, x, training=training)
+        rows.append((label, str(x.shape), errors))
+    for impl in ("naive", "fast"):
+        model, x, labels = demo_model(args.seed, impl)
+        rows.append((f"whole network [{impl}]", str(x.shape), check_model(model, x, labels, training=True)))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'case':<{width}}  {'input':<14}  {'max rel err':>11}  {'worst':<6}  result")
+    failed = 0
+    for label, shape, errors in rows:
+        worst = max(errors, key=errors.get)
+        ok = errors[worst] < args.tol
+        failed += not ok
+        print(f"{label:<{width}}  {shape:<14}  {errors[worst]:>11.2e}  {worst:<6}  {'ok' if ok else 'FAIL'}")
+    print(f"{len(rows) - failed}/{len(rows)} checks below {args.tol:g} "
+          "(float64, central differences, h=1e-6)")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scratchcnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"scratchcnn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
+    p.add_argument("--model", default="convnet", help="a model-zoo name (default: convnet)")
+    p.add_argument("--weights", help="a saved .npz model instead of a zoo name")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("gradcheck", help="check every layer's backward pass against central differences")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tol", type=float, default=1e-5, help="largest relative error that passes")
+    p.set_defaults(func=_cmd_gradcheck)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as e:
+        print(f"scratchcnn {args.command}: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,36 @@
+"""Atomic file writes: write to a temporary name in the same folder, fsync, then rename.
+
+os.replace is atomic on POSIX and Windows, so a reader (or a run killed with SIGKILL at any
+moment) sees either the old complete file or the new complete file, never a partial one.
+"""
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode: str = "wb"):
+    """Open a temporary file beside `path`; on a clean exit it replaces `path` in one step."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_npz(path, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez_compressed, atomically, to exactly `path` (no '.npz' appended)."""
+    with atomic_open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)

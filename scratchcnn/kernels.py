@@ -1,0 +1,144 @@
+"""Numba kernels for the fast path: im2col / col2im and max-pooling.
+
+The im2col layout, defined here once for the whole package:
+
+    x_cols[(n * OH + oh) * OW + ow, (c * KH + kh) * KW + kw] = x_pad[n, c, oh*SH + kh, ow*SW + kw]
+
+Rows are ordered (n, oh, ow) and columns (c, kh, kw), so a conv weight of shape (F, C, KH, KW)
+flattens straight onto the columns: y_rows = x_cols @ W.reshape(F, -1).T has shape (N*OH*OW, F).
+Zero padding is fused into the index test, so no padded copy of x is ever made.
+
+Every loop nest mirrors the matching function in reference.py. Outer loops over the batch run in
+parallel (`prange`): each iteration writes a disjoint slice of the output, so there is no race,
+even in col2im where overlapping windows add into the same input pixel of one image.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
+    """Unfold every receptive field of x into one row; out-of-bounds (padding) reads are 0.
+
+    Shapes: x (N, C, H, W) -> x_cols (N*OH*OW, C*KH*KW)
+    """
+    N, C, H, W = x.shape
+    x_cols = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
+    for n in prange(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                row = (n * OH + oh) * OW + ow
+                for c in range(C):
+                    for kh in range(KH):
+                        ih = oh * SH - PH + kh
+                        for kw in range(KW):
+                            iw = ow * SW - PW + kw
+                            col = (c * KH + kh) * KW + kw
+                            if 0 <= ih < H and 0 <= iw < W:
+                                x_cols[row, col] = x[n, c, ih, iw]
+                            else:
+                                x_cols[row, col] = 0
+    return x_cols
+
+
+@njit(cache=True, parallel=True)
+def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
+    """Adjoint of im2col: add every row's entries back onto the pixels they were read from.
+
+    Shapes: dx_cols (N*OH*OW, C*KH*KW) -> dx (N, C, H, W)
+    """
+    dx = np.zeros((N, C, H, W), dtype=dx_cols.dtype)
+    for n in prange(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                row = (n * OH + oh) * OW + ow
+                for c in range(C):
+                    for kh in range(KH):
+                        ih = oh * SH - PH + kh
+                        if ih < 0 or ih >= H:
+                            continue
+                        for kw in range(KW):
+                            iw = ow * SW - PW + kw
+                            if 0 <= iw < W:
+                                dx[n, c, ih, iw] += dx_cols[row, (c * KH + kh) * KW + kw]
+    return dx
+
+
+@njit(cache=True, parallel=True)
+def rows_to_nchw(y_rows, N, OH, OW):
+    """Reorder a matmul result from rows (n, oh, ow) to NCHW.
+
+    Shapes: y_rows (N*OH*OW, F) -> y (N, F, OH, OW)
+    """
+    F = y_rows.shape[1]
+    y = np.empty((N, F, OH, OW), dtype=y_rows.dtype)
+    for n in prange(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                row = (n * OH + oh) * OW + ow
+                for f in range(F):
+                    y[n, f, oh, ow] = y_rows[row, f]
+    return y
+
+
+@njit(cache=True, parallel=True)
+def nchw_to_rows(dy):
+    """Inverse of rows_to_nchw.
+
+    Shapes: dy (N, F, OH, OW) -> dy_rows (N*OH*OW, F)
+    """
+    N, F, OH, OW = dy.shape
+    dy_rows = np.empty((N * OH * OW, F), dtype=dy.dtype)
+    for n in prange(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    dy_rows[(n * OH + oh) * OW + ow, f] = dy[n, f, oh, ow]
+    return dy_rows
+
+
+@njit(cache=True, parallel=True)
+def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
+    """Max over each window; also return where it was, as a flat index into the (H, W) plane.
+
+    Ties go to the first maximum in row-major window order (strict `>`).
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int64
+    """
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    for n in prange(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    h0 = oh * SH
+                    w0 = ow * SW
+                    best = x[n, c, h0, w0]
+                    best_idx = h0 * W + w0
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            v = x[n, c, h0 + kh, w0 + kw]
+                            if v > best:
+                                best = v
+                                best_idx = (h0 + kh) * W + (w0 + kw)
+                    y[n, c, oh, ow] = best
+                    argmax[n, c, oh, ow] = best_idx
+    return y, argmax
+
+
+@njit(cache=True, parallel=True)
+def maxpool_backward(dy, argmax, H, W):
+    """Send each output gradient to the input pixel that won its window (overlaps add up).
+
+    Shapes: dy (N, C, OH, OW), argmax (N, C, OH, OW) -> dx (N, C, H, W)
+    """
+    N, C, OH, OW = dy.shape
+    dx = np.zeros((N, C, H, W), dtype=dy.dtype)
+    for n in prange(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    idx = argmax[n, c, oh, ow]
+                    dx[n, c, idx // W, idx % W] += dy[n, c, oh, ow]
+    return dx

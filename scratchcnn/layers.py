@@ -1,0 +1,367 @@
+"""Layers: each a forward pass and its hand-written backward pass, side by side.
+
+Contract (see DEVELOPERS.md): `forward(x, training=False) -> y` keeps what backward needs in
+`self._cache`; `backward(dy) -> dx` reads it, overwrites `self.grads[k]` and returns dL/dx.
+`params` and `grads` are dicts with the same keys, shapes and dtypes. Conv2D and MaxPool2D take
+`impl="fast"` (Numba kernels + BLAS) or `impl="naive"` (the loops of reference.py).
+"""
+
+import numpy as np
+
+from . import kernels, reference
+from .reference import output_size
+
+IMPLS = ("fast", "naive")
+DTYPES = (np.float32, np.float64)
+
+
+def _pair(value, name: str, minimum: int) -> tuple[int, int]:
+    """Accept an int or a pair of ints, each >= minimum."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _as_rng(rng) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _check_input(layer, x, expected: str, ndim: int | None, channels: int | None = None,
+                 dtype=None):
+    """Raise ValueError naming the expected and the received shape or dtype (ndim None: any)."""
+    name = type(layer).__name__
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} expected a NumPy array of shape {expected}, got {type(x).__name__}")
+    if (ndim is not None and x.ndim != ndim) or x.ndim == 0 or (
+            channels is not None and x.shape[1] != channels):
+        raise ValueError(f"{name} expected input of shape {expected}, got {x.shape}")
+    allowed = DTYPES if dtype is None else (dtype,)
+    if x.dtype not in allowed:
+        want = " or ".join(np.dtype(d).name for d in allowed)
+        raise ValueError(f"{name} expected {want} input of shape {expected}, got {x.dtype} {x.shape}")
+
+
+class Layer:
+    """Base class: no parameters, identity config; subclasses fill params/grads."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._cache = None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {}
+
+    def astype(self, dtype) -> "Layer":
+        """Cast parameters and gradients in place (float64 for gradient checks)."""
+        dtype = _check_dtype(dtype)
+        for k in self.params:
+            self.params[k] = self.params[k].astype(dtype)
+            self.grads[k] = np.zeros_like(self.params[k])
+        if hasattr(self, "dtype"):
+            self.dtype = dtype
+        return self
+
+    def _cached(self):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self._cache
+
+    def _check_dy(self, dy: np.ndarray, shape: tuple) -> None:
+        if not isinstance(dy, np.ndarray) or dy.shape != shape:
+            got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
+            raise ValueError(f"{type(self).__name__}.backward expected dy of shape {shape}, got {got}")
+
+    def describe(self) -> str:
+        """A short label for summaries, e.g. "Conv2D(1->32, 3x3, s1, p0)"."""
+        return f"{type(self).__name__}()"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Conv2D(Layer):
+    """2-D cross-correlation: y[n, f] = b[f] + sum_c x_pad[n, c] (*) W[f, c].
+
+    Fast path: y_rows = im2col(x) @ W.reshape(F, -1).T, then back to NCHW; backward is
+    dW = dy_rows.T @ x_cols, dx = col2im(dy_rows @ W.reshape(F, -1)).
+    Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 impl: str = "fast", dtype="float32", rng=None):
+        super().__init__()
+        self.in_channels = _pair(in_channels, "in_channels", 1)[0]
+        self.out_channels = _pair(out_channels, "out_channels", 1)[0]
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.impl = impl
+        self.dtype = _check_dtype(dtype)
+        C, F, (KH, KW) = self.in_channels, self.out_channels, self.kernel_size
+        std = np.sqrt(2.0 / (C * KH * KW))  # He-normal: keeps ReLU activations' variance
+        self.params = {
+            "W": (_as_rng(rng).standard_normal((F, C, KH, KW)) * std).astype(self.dtype),
+            "b": np.zeros(F, dtype=self.dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "impl": self.impl, "dtype": self.dtype.name}
+
+    def describe(self) -> str:
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        return (f"Conv2D({self.in_channels}->{self.out_channels}, {KH}x{KW}, "
+                f"s{SH if SH == SW else (SH, SW)}, p{PH if PH == PW else (PH, PW)})")
+
+    def output_hw(self, H: int, W: int) -> tuple[int, int]:
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        return output_size(H, KH, SH, PH), output_size(W, KW, SW, PW)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        expected = f"(N, {self.in_channels}, H, W) with H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}"
+        _check_input(self, x, expected, 4, self.in_channels, self.dtype)
+        N, C, H, W = x.shape
+        if N == 0 or H + 2 * PH < KH or W + 2 * PW < KW:
+            raise ValueError(f"Conv2D expected input of shape {expected}, got {x.shape}")
+        OH, OW = self.output_hw(H, W)
+        Wt, b = self.params["W"], self.params["b"]
+        if self.impl == "naive":
+            self._cache = (x,)
+            return reference.conv_forward(x, Wt, b, self.stride, self.padding)
+        x_cols = kernels.im2col(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, OH, OW)
+        y_rows = x_cols @ Wt.reshape(self.out_channels, -1).T  # (N*OH*OW, F)
+        y_rows += b
+        self._cache = (x.shape, x_cols)
+        return kernels.rows_to_nchw(y_rows, N, OH, OW)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = self._cached()
+        Wt = self.params["W"]
+        if self.impl == "naive":
+            (x,) = cache
+            self._check_dy(dy, (x.shape[0], self.out_channels, *self.output_hw(*x.shape[2:])))
+            dx, self.grads["W"], self.grads["b"] = reference.conv_backward(
+                dy, x, Wt, self.stride, self.padding)
+            return dx
+        x_shape, x_cols = cache
+        N, C, H, W = x_shape
+        OH, OW = self.output_hw(H, W)
+        self._check_dy(dy, (N, self.out_channels, OH, OW))
+        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        dy_rows = kernels.nchw_to_rows(np.ascontiguousarray(dy))  # (N*OH*OW, F)
+        W_mat = Wt.reshape(self.out_channels, -1)  # (F, C*KH*KW)
+        self.grads["W"] = (dy_rows.T @ x_cols).reshape(Wt.shape)
+        self.grads["b"] = dy_rows.sum(axis=0)
+        dx_cols = dy_rows @ W_mat  # (N*OH*OW, C*KH*KW)
+        return kernels.col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW)
+
+
+class MaxPool2D(Layer):
+    """Max over each KH x KW window, moved by the stride (default: the kernel size).
+
+    Backward routes dy to the window's first maximum only (row-major order).
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H - KH) // SH + 1
+    """
+
+    def __init__(self, kernel_size=2, stride=None, impl: str = "fast"):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", 1)
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.impl = impl
+
+    def config(self) -> dict:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "impl": self.impl}
+
+    def describe(self) -> str:
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        return f"MaxPool2D({KH}x{KW}, s{SH if SH == SW else (SH, SW)})"
+
+    def output_hw(self, H: int, W: int) -> tuple[int, int]:
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        return output_size(H, KH, SH, 0), output_size(W, KW, SW, 0)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        expected = f"(N, C, H, W) with H >= {KH} and W >= {KW}"
+        _check_input(self, x, expected, 4)
+        if x.shape[0] == 0 or x.shape[2] < KH or x.shape[3] < KW:
+            raise ValueError(f"MaxPool2D expected input of shape {expected}, got {x.shape}")
+        if self.impl == "naive":
+            self._cache = (x,)
+            return reference.maxpool_forward(x, self.kernel_size, self.stride)
+        OH, OW = self.output_hw(*x.shape[2:])
+        y, argmax = kernels.maxpool_forward(np.ascontiguousarray(x), KH, KW, SH, SW, OH, OW)
+        self._cache = (x.shape, argmax)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = self._cached()
+        x_shape = cache[0].shape if self.impl == "naive" else cache[0]
+        self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
+        if self.impl == "naive":
+            return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
+        return kernels.maxpool_backward(np.ascontiguousarray(dy), cache[1], *x_shape[2:])
+
+
+class ReLU(Layer):
+    """y = max(x, 0); dx = dy where x > 0, else 0. Shapes: any -> same"""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        _check_input(self, x, "(N, ...)", None)
+        mask = x > 0
+        self._cache = (mask,)
+        return np.where(mask, x, x.dtype.type(0))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (mask,) = self._cached()
+        self._check_dy(dy, mask.shape)
+        return np.where(mask, dy, dy.dtype.type(0))
+
+
+class Flatten(Layer):
+    """Keep the batch axis, join the rest. Shapes: (N, C, H, W) -> (N, C*H*W)"""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        _check_input(self, x, "(N, ...)", None)
+        if x.ndim < 2:
+            raise ValueError(f"Flatten expected input of shape (N, ...), got {x.shape}")
+        self._cache = (x.shape,)
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (x_shape,) = self._cached()
+        self._check_dy(dy, (x_shape[0], int(np.prod(x_shape[1:]))))
+        return dy.reshape(x_shape)
+
+
+class Dense(Layer):
+    """Fully connected: y = x @ W + b; dW = x.T @ dy, db = sum_n dy, dx = dy @ W.T.
+
+    Shapes: x (N, D) -> y (N, M); W (D, M), b (M,)
+    """
+
+    def __init__(self, in_features: int, out_features: int, dtype="float32", rng=None):
+        super().__init__()
+        self.in_features = _pair(in_features, "in_features", 1)[0]
+        self.out_features = _pair(out_features, "out_features", 1)[0]
+        self.dtype = _check_dtype(dtype)
+        D, M = self.in_features, self.out_features
+        std = np.sqrt(2.0 / D)
+        self.params = {
+            "W": (_as_rng(rng).standard_normal((D, M)) * std).astype(self.dtype),
+            "b": np.zeros(M, dtype=self.dtype),
+        }
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "dtype": self.dtype.name}
+
+    def describe(self) -> str:
+        return f"Dense({self.in_features}->{self.out_features})"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        _check_input(self, x, f"(N, {self.in_features})", 2, self.in_features, self.dtype)
+        self._cache = (x,)
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (x,) = self._cached()
+        self._check_dy(dy, (x.shape[0], self.out_features))
+        self.grads["W"] = x.T @ dy
+        self.grads["b"] = dy.sum(axis=0)
+        return dy @ self.params["W"].T
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, y = x * mask / (1 - p) with mask ~ Bernoulli(1 - p);
+    at inference y = x. The layer owns its Generator, whose state checkpoints save.
+
+    Shapes: any -> same
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | None = 0):
+        super().__init__()
+        if not (isinstance(p, (int, float)) and 0.0 <= p < 1.0):
+            raise ValueError(f"Dropout p must be a float in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def config(self) -> dict:
+        return {"p": self.p, "seed": self.seed}
+
+    def describe(self) -> str:
+        return f"Dropout(p={self.p:g})"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        _check_input(self, x, "(N, ...)", None)
+        if not training or self.p == 0.0:
+            self._cache = (None, x.shape)
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
+        mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self._cache = (mask, x.shape)
+        return x * mask
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        mask, x_shape = self._cached()
+        self._check_dy(dy, x_shape)
+        return dy if mask is None else dy * mask
+
+
+class Normalize(Layer):
+    """Standardise pixels inside the model: y = (x - mean) / std, so every caller feeds [0, 1].
+
+    Shapes: any -> same
+    """
+
+    def __init__(self, mean: float = 0.1307, std: float = 0.3081):
+        super().__init__()
+        if not std > 0:
+            raise ValueError(f"Normalize std must be > 0, got {std!r}")
+        self.mean, self.std = float(mean), float(std)
+
+    def config(self) -> dict:
+        return {"mean": self.mean, "std": self.std}
+
+    def describe(self) -> str:
+        return f"Normalize(mean={self.mean:g}, std={self.std:g})"
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        _check_input(self, x, "(N, ...)", None)
+        self._cache = (x.shape,)
+        t = x.dtype.type
+        return (x - t(self.mean)) * t(1.0 / self.std)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (x_shape,) = self._cached()
+        self._check_dy(dy, x_shape)
+        return dy * dy.dtype.type(1.0 / self.std)
+
+
+LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Flatten, Dense, Dropout, Normalize)}

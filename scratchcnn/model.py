@@ -1,0 +1,195 @@
+"""Sequential: a list of layers run forward in order and backward in reverse.
+
+Parameters are named "<layer index>.<key>" ("0.W"). A saved model is one .npz holding every
+parameter under its name plus the architecture as a JSON string under "__architecture__",
+loaded with allow_pickle=False so a model file can never run code.
+"""
+
+import json
+import zipfile
+import zlib
+
+import numpy as np
+
+from .fileio import save_npz
+from .layers import IMPLS, LAYERS, Layer
+from .losses import softmax
+
+FORMAT = "scratchcnn.sequential"
+FORMAT_VERSION = 1
+ARCH_KEY = "__architecture__"
+
+
+class Sequential:
+    """Compose layers: y = layer_L(... layer_1(x)); backward applies the chain rule in reverse.
+
+    Shapes: x (N, *input_shape) -> logits (N, K)
+    """
+
+    def __init__(self, layers: list[Layer], input_shape=(1, 28, 28)):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"layer {i} must be a scratchcnn Layer, got {type(layer).__name__}")
+        self.layers = layers
+        self.input_shape = tuple(int(s) for s in input_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        params = [p for _, p, _ in self.parameters()]
+        return params[0].dtype if params else np.dtype(np.float32)
+
+    def _check_input(self, x) -> None:
+        expected = f"(N, {', '.join(map(str, self.input_shape))})"
+        if not isinstance(x, np.ndarray):
+            got = type(x).__name__
+            raise ValueError(f"model expected a {self.dtype} array of shape {expected}, got {got}")
+        if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape or x.shape[0] == 0:
+            raise ValueError(f"model expected input of shape {expected}, got {x.shape}")
+        if x.dtype != self.dtype:
+            raise ValueError(f"model expected {self.dtype} input of shape {expected}, got {x.dtype}")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._check_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)"""
+        self._check_input(x)
+        return np.concatenate([softmax(self.forward(x[i : i + batch_size]))
+                               for i in range(0, len(x), batch_size)])
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Most probable class per input. Shapes: (N, ...) -> (N,) int64"""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def activations(self, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Every layer's output in inference mode, named "<index>:<Layer>", for visualisation."""
+        self._check_input(x)
+        out = []
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x)
+            out.append((f"{i}:{type(layer).__name__}", x))
+        return out
+
+    def parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(name, parameter, gradient) triples; read afresh each time (backward replaces grads)."""
+        return [(f"{i}.{k}", layer.params[k], layer.grads[k])
+                for i, layer in enumerate(self.layers) for k in layer.params]
+
+    def num_params(self) -> int:
+        return sum(p.size for _, p, _ in self.parameters())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: p.copy() for name, p, _ in self.parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays into the parameters, refusing any missing, extra or misshapen entry."""
+        own = {name: p for name, p, _ in self.parameters()}
+        missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+        if missing or extra:
+            raise ValueError(f"parameters do not match the architecture: missing {missing}, "
+                             f"unexpected {extra}")
+        for name, p in own.items():
+            a = state[name]
+            if a.shape != p.shape or a.dtype != p.dtype:
+                raise ValueError(f"parameter {name} should be {p.dtype} {p.shape}, "
+                                 f"got {a.dtype} {a.shape}")
+        for name, p in own.items():
+            p[...] = state[name]
+
+    def rng_state(self) -> list:
+        """JSON-safe state of each layer's random generator (None for layers without one)."""
+        return [layer.rng.bit_generator.state if hasattr(layer, "rng") else None
+                for layer in self.layers]
+
+    def set_rng_state(self, states: list) -> None:
+        for layer, state in zip(self.layers, states, strict=True):
+            if state is not None:
+                layer.rng.bit_generator.state = state
+
+    def set_impl(self, impl: str) -> "Sequential":
+        """Switch every Conv2D / MaxPool2D between "fast" and "naive"."""
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        for layer in self.layers:
+            if hasattr(layer, "impl"):
+                layer.impl = impl
+        return self
+
+    def astype(self, dtype) -> "Sequential":
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def config(self) -> dict:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "input_shape": list(self.input_shape),
+                "layers": [{"type": type(layer).__name__, "config": layer.config()}
+                           for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} architecture: {str(config)[:200]}")
+        layers = []
+        for i, spec in enumerate(config.get("layers", [])):
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            if kind not in LAYERS:
+                raise ValueError(f"layer {i}: unknown type {kind!r}; known: {sorted(LAYERS)}")
+            try:
+                layers.append(LAYERS[kind](**spec.get("config", {})))
+            except TypeError as e:
+                raise ValueError(f"layer {i} ({kind}): bad config {spec.get('config')}: {e}") from e
+        return cls(layers, config.get("input_shape", (1, 28, 28)))
+
+    def summary(self) -> str:
+        """A table: layer, output shape, parameter count (shapes found by a 1-image forward)."""
+        x = np.zeros((1, *self.input_shape), dtype=self.dtype)
+        rows = [("#", "layer", "output shape", "params"), ("", "input", str(("N", *self.input_shape)), "")]
+        for i, (_, y) in enumerate(self.activations(x)):
+            layer = self.layers[i]
+            count = sum(p.size for p in layer.params.values())
+            rows.append((str(i), layer.describe(), str(("N", *y.shape[1:])),
+                         f"{count:,}" if count else ""))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = ["  ".join(cell.ljust(w) if c < 3 else cell.rjust(w)
+                           for c, (cell, w) in enumerate(zip(r, widths))) for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append(f"total parameters: {self.num_params():,}")
+        return "\n".join(line.replace("'", "") for line in lines)
+
+    def save(self, path) -> None:
+        """Write parameters and architecture to one .npz, atomically."""
+        arrays = {name: p for name, p, _ in self.parameters()}
+        arrays[ARCH_KEY] = np.array(json.dumps(self.config()))
+        save_npz(path, arrays)
+
+
+def load_model(path) -> Sequential:
+    """Rebuild a model saved by Sequential.save; refuse a file that does not match its architecture."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{path}: not a readable scratchcnn model file ({e})") from e
+    if ARCH_KEY not in arrays:
+        raise ValueError(f"{path}: no {ARCH_KEY} entry; not saved by Sequential.save")
+    try:
+        config = json.loads(str(arrays.pop(ARCH_KEY)))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: architecture is not valid JSON ({e})") from e
+    model = Sequential.from_config(config)
+    try:
+        model.load_state_dict(arrays)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    return model

@@ -1,0 +1,138 @@
+"""The executable spec: every convolution and pooling op as plain loops over NumPy arrays.
+
+Read these beside the math; speed does not matter here. The fast path (kernels.py + BLAS) is
+tested against these functions, never the other way round. The math follows CS231n's
+conv_forward_naive / conv_backward_naive and max_pool_*_naive, with stride and zero padding
+given separately for height and width.
+
+Conventions pinned here:
+- convolution is cross-correlation (no kernel flip):
+  y[n, f, i, j] = b[f] + sum_{c,kh,kw} x_pad[n, c, i*SH+kh, j*SW+kw] * W[f, c, kh, kw]
+- padding is symmetric zero padding of PH rows top and bottom, PW columns left and right
+- the output size is floor((H + 2*PH - KH) / SH) + 1 (`output_size`, used by every path)
+- max-pool ties send the gradient to the first maximum in row-major window order
+"""
+
+import numpy as np
+
+
+def output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Floor output length of a sliding window: (size + 2*pad - kernel) // stride + 1."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def pad2d(x: np.ndarray, PH: int, PW: int) -> np.ndarray:
+    """Zero-pad the last two axes. Shapes: (N, C, H, W) -> (N, C, H+2*PH, W+2*PW)"""
+    return np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+
+
+def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
+    """Unfold receptive fields into rows (n, oh, ow) x columns (c, kh, kw); see kernels.py.
+
+    Shapes: x (N, C, H, W) -> x_cols (N*OH*OW, C*KH*KW)
+    """
+    N, C, H, W = x.shape
+    x_pad = pad2d(x, PH, PW)
+    x_cols = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                window = x_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW]
+                x_cols[(n * OH + oh) * OW + ow] = window.reshape(-1)  # (C*KH*KW,)
+    return x_cols
+
+
+def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
+    """Adjoint of im2col: add each row back onto its window, then strip the padding.
+
+    Shapes: dx_cols (N*OH*OW, C*KH*KW) -> dx (N, C, H, W)
+    """
+    dx_pad = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=dx_cols.dtype)
+    for n in range(N):
+        for oh in range(OH):
+            for ow in range(OW):
+                window = dx_cols[(n * OH + oh) * OW + ow].reshape(C, KH, KW)
+                dx_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW] += window
+    return dx_pad[:, :, PH : PH + H, PW : PW + W]
+
+
+def conv_forward(x, W, b, stride, pad):
+    """y[n, f, oh, ow] = b[f] + sum(x_pad[n, :, window] * W[f]).
+
+    Shapes: x (N, C, H, W), W (F, C, KH, KW), b (F,) -> y (N, F, OH, OW)
+    """
+    (SH, SW), (PH, PW) = stride, pad
+    N, C, H, Wd = x.shape
+    F, _, KH, KW = W.shape
+    OH, OW = output_size(H, KH, SH, PH), output_size(Wd, KW, SW, PW)
+    x_pad = pad2d(x, PH, PW)
+    y = np.empty((N, F, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    window = x_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW]
+                    y[n, f, oh, ow] = b[f] + np.sum(window * W[f])
+    return y
+
+
+def conv_backward(dy, x, W, stride, pad):
+    """Each output y[n, f, oh, ow] touched one window, so its gradient flows back to it:
+    dW[f] += dy * window, dx_pad[window] += dy * W[f], db[f] += dy.
+
+    Shapes: dy (N, F, OH, OW), x (N, C, H, W), W (F, C, KH, KW) -> dx, dW, db
+    """
+    (SH, SW), (PH, PW) = stride, pad
+    N, C, H, Wd = x.shape
+    F, _, KH, KW = W.shape
+    _, _, OH, OW = dy.shape
+    x_pad = pad2d(x, PH, PW)
+    dx_pad = np.zeros_like(x_pad)
+    dW = np.zeros_like(W)
+    db = np.zeros_like(W, shape=(F,))
+    for n in range(N):
+        for f in range(F):
+            for oh in range(OH):
+                for ow in range(OW):
+                    hs, ws = oh * SH, ow * SW
+                    g = dy[n, f, oh, ow]
+                    dW[f] += g * x_pad[n, :, hs : hs + KH, ws : ws + KW]
+                    dx_pad[n, :, hs : hs + KH, ws : ws + KW] += g * W[f]
+                    db[f] += g
+    return dx_pad[:, :, PH : PH + H, PW : PW + Wd], dW, db
+
+
+def maxpool_forward(x, kernel, stride):
+    """y[n, c, oh, ow] = max of the window starting at (oh*SH, ow*SW).
+
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW)
+    """
+    (KH, KW), (SH, SW) = kernel, stride
+    N, C, H, W = x.shape
+    OH, OW = output_size(H, KH, SH, 0), output_size(W, KW, SW, 0)
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    y[n, c, oh, ow] = x[n, c, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW].max()
+    return y
+
+
+def maxpool_backward(dy, x, kernel, stride):
+    """Only the window's maximum moved the output, so it alone receives dy.
+    np.argmax returns the first maximum in row-major order, which settles ties.
+
+    Shapes: dy (N, C, OH, OW), x (N, C, H, W) -> dx (N, C, H, W)
+    """
+    (KH, KW), (SH, SW) = kernel, stride
+    N, C, OH, OW = dy.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    window = x[n, c, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW]
+                    kh, kw = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, oh * SH + kh, ow * SW + kw] += dy[n, c, oh, ow]
+    return dx

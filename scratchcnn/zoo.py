@@ -1,0 +1,29 @@
+"""Named architectures, so a training run, a benchmark and a notebook can ask for the same model.
+
+"convnet" is the reference network of the benchmark: the Keras MNIST example CNN without dropout.
+"""
+
+import numpy as np
+
+from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from .model import Sequential
+
+
+def convnet(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
+    """Conv(1->32, 3) ReLU Pool2 Conv(32->64, 3) ReLU Pool2 Dense(1600->128) ReLU Dense(128->10)."""
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Conv2D(1, 32, 3, impl=impl, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2, impl=impl),
+        Conv2D(32, 64, 3, impl=impl, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2, impl=impl),
+        Flatten(), Dense(1600, 128, dtype=dtype, rng=rng), ReLU(), Dense(128, 10, dtype=dtype, rng=rng),
+    ])
+
+
+MODELS = {"convnet": convnet}
+
+
+def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:
+    """Build a named architecture with weights drawn from `seed`."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name](seed=seed, **kwargs)
