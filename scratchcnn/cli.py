@@ -41,6 +41,25 @@ def _cmd_gradcheck(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_serve(args) -> int:
+    from webui.server import serve
+
+    return serve(args.weights, args.host, args.port, args.server)
+
+
+def _cmd_bench_web(args) -> int:
+    from webui.server import bench_web
+
+    r = bench_web(args.url, args.clients, args.requests, args.size, args.activations,
+                  args.weights, args.server)
+    print(f"POST /api/predict{'?activations=1' if args.activations else ''}: "
+          f"{args.size}x{args.size} drawing ({r['body_bytes']:,} byte body), "
+          f"{r['clients']} clients, {r['requests']} requests")
+    print(f"median {r['median_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  "
+          f"{r['req_per_s']:.0f} req/s  errors {r['errors']}")
+    return 1 if r["errors"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchcnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"scratchcnn {__version__}")
@@ -55,6 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tol", type=float, default=1e-5, help="largest relative error that passes")
     p.set_defaults(func=_cmd_gradcheck)
+
+    p = sub.add_parser("serve", help="serve the drawing web app on the shipped (or given) weights")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
+    p.add_argument("--server", default="wsgiref",
+                   help="any server Bottle supports, e.g. waitress or cheroot (default: wsgiref)")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("bench-web", help="time POST /api/predict from a few concurrent clients")
+    p.add_argument("--url", help="a running server (default: start one on a free local port)")
+    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--requests", type=int, default=400)
+    p.add_argument("--size", type=int, default=280, help="drawing side in pixels (default: 280)")
+    p.add_argument("--activations", action="store_true", help="also ask for the feature maps")
+    p.add_argument("--weights", help="weights for the server this command starts")
+    p.add_argument("--server", default="wsgiref", help="server for the one this command starts")
+    p.set_defaults(func=_cmd_bench_web)
 
     return parser
 

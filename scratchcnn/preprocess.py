@@ -1,0 +1,203 @@
+"""A drawing of any size -> the 28x28 input the network was trained on, and the web wire format.
+
+MNIST digits were normalised in a fixed way (LeCun et al., "Gradient-based learning applied to
+document recognition", 1998, and the MNIST page): each digit was scaled so its longer side is
+20 px, keeping the aspect ratio, with anti-aliasing; then it was placed in a 28x28 field so
+that its centre of mass sits at the centre. On the real test set the centre of mass, in pixel
+index coordinates, is (14.0, 14.0) with a spread of 0.3 px, and every digit has a pixel at 255.
+A drawing from a canvas goes through the same steps in `to_mnist`:
+
+1. crop to the bounding box of the ink (pixels > 0);
+2. resize so the longer side is 20 px by area averaging: each output pixel is the mean of the
+   input area it covers, which is exact anti-aliasing for downscaling;
+3. paste into a 28x28 zero field at the whole-pixel offset that brings the centre of mass
+   closest to (14, 14);
+4. scale intensities into [0, 1] with the brightest pixel at 1, as in the training data.
+
+The second half of the module is the JSON wire format of the web app: `decode_drawing` checks
+and decodes a request payload (raising ValueError with a message that names the problem), and
+`encode_maps` packs feature maps into base64 uint8 so the page can draw them.
+
+Shapes: a drawing is (H, W) uint8, 0 = background, 255 = ink; the result is (28, 28) float32.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+
+FIELD = 28  # MNIST side
+BOX = 20  # the longer side of the digit inside the field
+MAX_SIDE = 2048  # largest drawing side the web API accepts
+
+__all__ = [
+    "FIELD",
+    "BOX",
+    "MAX_SIDE",
+    "has_ink",
+    "to_mnist",
+    "area_resize",
+    "render_strokes",
+    "decode_drawing",
+    "encode_maps",
+]
+
+
+def has_ink(pixels: np.ndarray) -> bool:
+    """True when any pixel of the drawing is non-zero."""
+    return bool(np.any(pixels))
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """Matrix A of shape (n_out, n_in): A[i, j] = share of output cell i covered by input pixel j.
+
+    Output cell i spans [i * s, (i + 1) * s) in input coordinates, s = n_in / n_out; each row sums
+    to 1, so A @ v averages v over the cell (area averaging in one dimension).
+    """
+    s = n_in / n_out
+    lo = np.arange(n_out, dtype=np.float64)[:, None] * s  # (n_out, 1)
+    j = np.arange(n_in, dtype=np.float64)[None, :]  # (1, n_in)
+    overlap = np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0.0, None)
+    return (overlap / s).astype(np.float32)
+
+
+def area_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Resize a 2-D float image by area averaging (separable: rows, then columns).
+
+    y = A_h @ img @ A_w.T, where A are the one-dimensional area-weight matrices.
+
+    Shapes: img (H, W) -> (out_h, out_w), same dtype as img.
+    """
+    h, w = img.shape
+    a_h = _area_weights(h, out_h).astype(img.dtype)
+    a_w = _area_weights(w, out_w).astype(img.dtype)
+    return a_h @ img @ a_w.T
+
+
+def to_mnist(pixels: np.ndarray) -> np.ndarray:
+    """Normalise a drawing the way MNIST was: bbox crop, 20 px fit, centre of mass at the centre.
+
+    A drawing without ink gives an all-zero field (check `has_ink` first to avoid a guess).
+
+    Shapes: pixels (H, W) uint8 -> (28, 28) float32 in [0, 1].
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 2 or pixels.dtype != np.uint8:
+        raise ValueError(
+            f"expected a 2-D uint8 drawing, got shape {pixels.shape} and dtype {pixels.dtype}"
+        )
+    out = np.zeros((FIELD, FIELD), dtype=np.float32)
+    rows = np.flatnonzero(pixels.any(axis=1))
+    cols = np.flatnonzero(pixels.any(axis=0))
+    if rows.size == 0:
+        return out
+    crop = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    # the longer side becomes exactly 20; the shorter keeps the aspect ratio (at least 1 px)
+    box_h = BOX if h >= w else max(1, round(h * scale))
+    box_w = BOX if w >= h else max(1, round(w * scale))
+    box = area_resize(crop, box_h, box_w)
+
+    # whole-pixel offset that puts the centre of mass nearest to (14, 14), kept inside the field
+    mass = box.sum()
+    cy = (box.sum(axis=1) @ np.arange(box_h, dtype=np.float32)) / mass
+    cx = (box.sum(axis=0) @ np.arange(box_w, dtype=np.float32)) / mass
+    top = int(np.clip(round(FIELD / 2 - cy), 0, FIELD - box_h))
+    left = int(np.clip(round(FIELD / 2 - cx), 0, FIELD - box_w))
+    out[top : top + box_h, left : left + box_w] = box
+    # like the training data: the brightest pixel is full ink
+    return np.clip(out / out.max(), 0.0, 1.0, out=out)
+
+
+def render_strokes(
+    strokes: list[list[tuple[float, float]]], height: int, width: int, brush: float
+) -> np.ndarray:
+    """Rasterise polylines with a round brush, as the page's canvas does (without anti-aliasing).
+
+    Each stroke is a list of (x, y) points in pixel coordinates; a pixel is ink when its centre
+    lies within brush / 2 of a segment. Used by tests, the web benchmark and notebooks to make
+    drawings without a browser.
+
+    Shapes: -> (height, width) uint8, 0 = background, 255 = ink.
+    """
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5  # pixel centres, (H, W) each
+    ink = np.zeros((height, width), dtype=bool)
+    r2 = (brush / 2.0) ** 2
+    for stroke in strokes:
+        pts = np.asarray(stroke, dtype=np.float32).reshape(-1, 2)
+        if len(pts) == 1:
+            pts = np.vstack([pts, pts])
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+            dx, dy = x1 - x0, y1 - y0
+            seg2 = dx * dx + dy * dy
+            # projection of each pixel centre onto the segment, clamped to its ends
+            t = np.zeros_like(xx) if seg2 == 0 else ((xx - x0) * dx + (yy - y0) * dy) / seg2
+            t = np.clip(t, 0.0, 1.0)
+            ink |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r2
+    return ink.astype(np.uint8) * np.uint8(255)
+
+
+def _field_int(payload: dict, key: str) -> int:
+    if key not in payload:
+        raise ValueError(f"missing field '{key}'")
+    value = payload[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"field '{key}' must be an integer, got {type(value).__name__}")
+    if not 1 <= value <= MAX_SIDE:
+        raise ValueError(f"field '{key}' must be between 1 and {MAX_SIDE}, got {value}")
+    return value
+
+
+def decode_drawing(payload: object) -> np.ndarray:
+    """Check and decode the JSON body of POST /api/predict.
+
+    payload = {"width": W, "height": H, "pixels": base64 of W*H bytes, row-major, 0 = background,
+    255 = ink}. Raises ValueError naming the first problem found.
+
+    Shapes: -> (H, W) uint8.
+    """
+    if payload is None:
+        raise ValueError("empty body: expected a JSON object {width, height, pixels}")
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    width = _field_int(payload, "width")
+    height = _field_int(payload, "height")
+    if "pixels" not in payload:
+        raise ValueError("missing field 'pixels'")
+    text = payload["pixels"]
+    if not isinstance(text, str):
+        raise ValueError(f"field 'pixels' must be a base64 string, got {type(text).__name__}")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise ValueError("field 'pixels' is not valid base64") from None
+    if len(raw) != width * height:
+        raise ValueError(
+            f"field 'pixels' decodes to {len(raw)} bytes, expected width*height = "
+            f"{width}*{height} = {width * height}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
+
+
+def encode_maps(name: str, maps: np.ndarray) -> dict:
+    """Pack one layer's feature maps for the page: uint8 quantised over the layer's range.
+
+    q = round(255 * (v - lo) / (hi - lo)) with lo, hi the layer's minimum and maximum, so the
+    page can show the maps as grey images and still label the value range.
+
+    Shapes: maps (C, H, W) or (M,) -> {"name", "shape", "min", "max", "data": base64 bytes}.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    lo, hi = float(maps.min()), float(maps.max())
+    span = hi - lo if hi > lo else 1.0
+    q = np.rint((maps - lo) * (255.0 / span)).astype(np.uint8)
+    return {
+        "name": name,
+        "shape": list(maps.shape),
+        "min": lo,
+        "max": hi,
+        "data": base64.b64encode(q.tobytes()).decode("ascii"),
+    }

@@ -1,0 +1,1 @@
+"""The drawing web app of scratchcnn: `webui.app.create_app(model)` and the page in static/."""

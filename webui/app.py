@@ -1,0 +1,210 @@
+"""The drawing web app: a Bottle app around one trained model.
+
+`create_app(model, model_card)` builds a fresh Bottle() (no default app, nothing loaded at
+import). Routes stay thin: they parse the request, call the library (`scratchcnn.preprocess`
+and the model) and return a dict, which Bottle serialises to JSON. Every error, including
+Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."} without a
+traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
+
+Endpoints: GET / (the page), GET /static/<path>, POST /api/predict, GET /api/model, GET /healthz,
+and GET /notebooks/<name> for the about panel's links (from a source checkout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import bottle
+import numpy as np
+
+from scratchcnn import preprocess
+
+STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
+# the notebooks the about panel links to; present in a checkout, absent from a wheel (then 404)
+NOTEBOOKS_ROOT = str(Path(__file__).resolve().parent.parent / "notebooks")
+MAX_BODY = 1 << 20  # 1 MiB: a 2048x512 drawing in base64 still fits
+MAP_LAYERS = ("Conv2D", "MaxPool2D")  # layers whose feature maps the page draws
+DEFAULT_WEIGHTS = "convnet.npz"
+JSON_TYPE = "application/json"
+
+# Bottle reads the limit from the request class; request.json answers 413 above it.
+bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
+
+
+def weights_dirs() -> list[Path]:
+    """Where the shipped weights live: the source tree, then a regular (non-editable) install.
+
+    A checkout or editable install finds `<repo>/weights/`; `pip install .` copies the same files
+    to `<prefix>/share/scratchcnn/weights/` (setup.cfg data_files).
+    """
+    import scratchcnn
+
+    repo = Path(scratchcnn.__file__).resolve().parent.parent / "weights"
+    return [repo, Path(sys.prefix) / "share" / "scratchcnn" / "weights"]
+
+
+def find_weights(path: str | os.PathLike | None = None) -> Path:
+    """The weights file to serve: `path` if given, else $SCRATCHCNN_WEIGHTS, else the shipped one.
+
+    In a weights folder the file named by metrics.json ("weights") wins, then convnet.npz, then
+    the only .npz. Raises FileNotFoundError with a message naming --weights when none is found.
+    """
+    path = path or os.environ.get("SCRATCHCNN_WEIGHTS")
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file {path} does not exist")
+        return path
+    for folder in weights_dirs():
+        candidates = sorted(folder.glob("*.npz"))
+        if not candidates:
+            continue
+        named = _read_json(folder / "metrics.json").get("weights")
+        for name in (named, DEFAULT_WEIGHTS):
+            if name and (folder / Path(str(name)).name).is_file():
+                return folder / Path(str(name)).name
+        if len(candidates) == 1:
+            return candidates[0]
+    searched = ", ".join(str(d) for d in weights_dirs())
+    raise FileNotFoundError(
+        f"no shipped weights found (looked in {searched}); pass --weights PATH to a .npz "
+        "saved by `scratchcnn train`, or set SCRATCHCNN_WEIGHTS"
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_model_card(weights: str | os.PathLike) -> dict:
+    """metrics.json beside the weights (accuracy etc.), plus MODEL_CARD.md as text, if present."""
+    folder = Path(weights).resolve().parent
+    card = _read_json(folder / "metrics.json")
+    md = folder / "MODEL_CARD.md"
+    if md.is_file():
+        card["model_card_md"] = md.read_text(encoding="utf-8")
+    return card
+
+
+def _accuracy(card: dict) -> float | None:
+    """The test accuracy from metrics.json, whichever of the usual keys it uses."""
+    for key in ("test_accuracy", "accuracy", "test_acc"):
+        value = card.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    test = card.get("test")
+    return _accuracy(test) if isinstance(test, dict) else None
+
+
+def describe_model(model, card: dict | None) -> dict:
+    """What GET /api/model answers: architecture, parameter count, accuracy from the card."""
+    card = card or {}
+    layers = [
+        {"name": f"{i}:{type(layer).__name__}", "type": type(layer).__name__,
+         "config": layer.config(), "params": int(sum(p.size for p in layer.params.values()))}
+        for i, layer in enumerate(model.layers)
+    ]
+    return {
+        "layers": layers,
+        "input_shape": list(model.input_shape),
+        "num_params": int(model.num_params()),
+        "summary": model.summary(),
+        "test_accuracy": _accuracy(card),
+        "card": {k: v for k, v in card.items() if k != "model_card_md"},
+        "model_card_md": card.get("model_card_md"),
+    }
+
+
+def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
+    """Preprocess one drawing and run the model: what POST /api/predict answers.
+
+    Shapes: pixels (H, W) uint8 -> "input" 28x28 floats, "probabilities" 10 floats.
+    """
+    x = preprocess.to_mnist(pixels)
+    answer = {"input": np.round(x, 4).tolist()}
+    if not preprocess.has_ink(pixels):
+        return {**answer, "digit": None, "probabilities": None,
+                "message": "nothing drawn yet: draw a digit"}
+    batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
+    proba = model.predict_proba(batch)[0]
+    answer.update(digit=int(proba.argmax()), probabilities=[float(p) for p in proba])
+    if with_maps:
+        answer["maps"] = [
+            preprocess.encode_maps(name, y[0])
+            for (name, y), layer in zip(model.activations(batch), model.layers)
+            if type(layer).__name__ in MAP_LAYERS
+        ]
+    return answer
+
+
+def _json_error(err: bottle.HTTPError) -> str:
+    """Error handler: the message as JSON. Handlers must return a string (no JSON plugin here)."""
+    bottle.response.content_type = JSON_TYPE
+    if err.status_code == 500:
+        if err.traceback:  # for the operator's terminal, never for the client
+            print(err.traceback, file=sys.stderr)
+        message = "internal server error"
+    elif err.status_code == 404:
+        message = f"not found: {bottle.request.method} {bottle.request.path}"
+    elif err.status_code == 405:
+        message = f"method {bottle.request.method} not allowed on {bottle.request.path}"
+    elif err.status_code == 403:
+        message = f"forbidden: {bottle.request.path}"
+    elif err.status_code == 413:
+        message = f"request body too large: the limit is {MAX_BODY} bytes"
+    else:
+        message = str(err.body) if err.body else bottle.HTTP_CODES.get(err.status_code, "error")
+    return json.dumps({"error": message})
+
+
+def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
+    """A fresh Bottle app serving `model` (a scratchcnn Sequential) and the drawing page."""
+    app = bottle.Bottle()
+    lock = threading.Lock()  # layers keep a forward cache, so one forward at a time
+    info = describe_model(model, model_card)
+    for code in (400, 403, 404, 405, 413, 415, 500):
+        app.error(code)(_json_error)
+
+    @app.get("/")
+    def index():
+        return bottle.static_file("index.html", root=STATIC_ROOT)
+
+    @app.get("/static/<path:path>")
+    def static(path):
+        return bottle.static_file(path, root=STATIC_ROOT)
+
+    @app.get("/notebooks/<name>")
+    def notebook(name):
+        return bottle.static_file(name, root=NOTEBOOKS_ROOT, download=name)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/api/model")
+    def api_model():
+        return info
+
+    @app.post("/api/predict")
+    def api_predict():
+        if bottle.request.content_type.split(";")[0].strip().lower() != JSON_TYPE:
+            got = bottle.request.content_type or "none"
+            bottle.abort(415, f"Content-Type must be {JSON_TYPE}, got {got}")
+        try:
+            pixels = preprocess.decode_drawing(bottle.request.json)
+        except ValueError as e:
+            bottle.abort(400, str(e))
+        except RecursionError:
+            bottle.abort(400, "JSON nested too deeply")
+        with lock:
+            return predict_drawing(model, pixels, bottle.request.query.activations == "1")
+
+    return app
