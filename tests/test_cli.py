@@ -1,0 +1,29 @@
+"""The command line: summary and gradcheck."""
+
+import subprocess
+import sys
+
+from scratchcnn.cli import main
+
+
+def test_gradcheck_command_passes_every_layer(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    assert "Conv2D 3x3 s2 p1 [naive]" in out and "whole network [fast]" in out
+    assert "FAIL" not in out
+
+
+def test_gradcheck_command_fails_with_an_impossible_tolerance(capsys):
+    assert main(["gradcheck", "--tol", "0"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_summary_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "scratchcnn", "summary"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "total parameters: 225,034" in out
+
+
+def test_missing_weights_file_is_a_clear_error(capsys, tmp_path):
+    assert main(["summary", "--weights", str(tmp_path / "nope.npz")]) == 2
+    assert "nope.npz" in capsys.readouterr().err

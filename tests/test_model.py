@@ -1,0 +1,131 @@
+"""Sequential: whole-network gradients, save/load, prediction and learning end to end."""
+
+import json
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from scratchcnn import SGD, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_model, load_model
+from scratchcnn import softmax_cross_entropy
+from scratchcnn.gradcheck import demo_model, model_gradients, relative_error
+
+
+@pytest.mark.parametrize("impl", ["naive", "fast"])
+def test_whole_network_backward_matches_numeric(impl):
+    model, x, labels = demo_model(seed=3, impl=impl)
+    analytic, numeric = model_gradients(model, x, labels, training=True)
+    for name in numeric:
+        err = relative_error(analytic[name], numeric[name])
+        assert_allclose(analytic[name], numeric[name], rtol=1e-5, atol=1e-7,
+                        err_msg=f"d{name}: max relative error {err:.2e}")
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    model = build_model("convnet", seed=1)
+    x = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = load_model(path)
+    assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    assert loaded.config() == model.config()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
+
+
+def test_load_refuses_truncated_file(tmp_path):
+    path = tmp_path / "m.npz"
+    build_model("convnet").save(path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(ValueError, match="not a readable scratchcnn model"):
+        load_model(path)
+
+
+def _rewrite(src, dst, change):
+    with np.load(src, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    np.savez_compressed(dst, **arrays)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update({"7.W": np.zeros((1600, 64), np.float32)}), r"7.W should be float32 \(1600, 128\)"),
+        (lambda a: a.pop("9.b"), r"missing \['9.b'\]"),
+        (lambda a: a.update({"10.W": np.zeros(3, np.float32)}), r"unexpected \['10.W'\]"),
+        (lambda a: a.pop("__architecture__"), "no __architecture__"),
+        (lambda a: a.update({"__architecture__": np.array("{not json")}), "not valid JSON"),
+        (lambda a: a.update({"__architecture__": np.array(json.dumps(
+            {"format": "scratchcnn.sequential", "layers": [{"type": "Lambda"}]}))}), "unknown type 'Lambda'"),
+    ],
+)
+def test_load_refuses_file_not_matching_its_architecture(tmp_path, change, message):
+    build_model("convnet").save(tmp_path / "good.npz")
+    _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=message):
+        load_model(tmp_path / "bad.npz")
+
+
+def test_saved_file_reads_without_pickles(tmp_path):
+    build_model("convnet").save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:  # raises on any pickled entry
+        assert all(not npz[k].dtype.hasobject for k in npz.files)
+        assert "__architecture__" in npz.files
+
+
+def test_predict_proba_rows_sum_to_one_and_do_not_depend_on_batching():
+    model = build_model("convnet", seed=2)
+    x = np.random.default_rng(1).random((7, 1, 28, 28), dtype=np.float32)
+    p = model.predict_proba(x, batch_size=3)
+    assert p.shape == (7, 10) and p.dtype == np.float32
+    assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    assert_allclose(p, model.predict_proba(x, batch_size=256), rtol=1e-5, atol=1e-7)
+    assert_array_equal(model.predict(x), p.argmax(axis=1))
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (np.zeros((2, 28, 28), np.float32), r"\(N, 1, 28, 28\), got \(2, 28, 28\)"),
+        (np.zeros((2, 3, 28, 28), np.float32), r"\(N, 1, 28, 28\), got \(2, 3, 28, 28\)"),
+        (np.zeros((2, 1, 28, 28), np.uint8), r"float32 input of shape \(N, 1, 28, 28\), got uint8"),
+    ],
+)
+def test_model_rejects_bad_input_naming_expected_shape(x, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("convnet").predict_proba(x)
+
+
+def test_summary_lists_layers_shapes_and_parameter_counts():
+    text = build_model("convnet").summary()
+    assert "Conv2D(1->32, 3x3, s1, p0)" in text
+    assert "(N, 64, 5, 5)" in text
+    assert "204,928" in text  # 1600 * 128 + 128
+    assert "total parameters: 225,034" in text
+
+
+def test_rng_state_round_trip_replays_dropout_masks():
+    model, x, _ = demo_model(seed=0)
+    state = model.rng_state()
+    json.dumps(state)  # JSON-safe
+    first = model.forward(x.astype(np.float32), training=True)
+    model.set_rng_state(state)
+    assert_array_equal(model.forward(x.astype(np.float32), training=True), first)
+
+
+def test_tiny_network_learns_a_small_batch_to_full_accuracy():
+    rng = np.random.default_rng(0)
+    model = Sequential([
+        Conv2D(1, 8, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
+        Flatten(), Dense(8 * 7 * 7, 10, rng=rng),
+    ], input_shape=(1, 14, 14))
+    x = rng.random((16, 1, 14, 14), dtype=np.float32)
+    y = np.arange(16) % 10
+    opt = SGD(model, lr=0.05, momentum=0.9)
+    for step in range(200):
+        loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
+        model.backward(dlogits)
+        opt.step()
+        if (model.predict(x) == y).all():
+            break
+    assert (model.predict(x) == y).all(), f"accuracy {(model.predict(x) == y).mean():.2f}, loss {loss:.3f}"
