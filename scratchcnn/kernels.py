@@ -99,6 +99,33 @@ def nchw_to_rows(dy):
 
 
 @njit(cache=True, parallel=True)
+def relu_forward(x):
+    """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
+
+    Shapes: x (any, C-contiguous) -> y (same)
+    """
+    x_flat = x.reshape(-1)
+    y = np.empty_like(x_flat)
+    for i in prange(x_flat.size):
+        v = x_flat[i]
+        y[i] = v if v > 0 else 0
+    return y.reshape(x.shape)
+
+
+@njit(cache=True, parallel=True)
+def relu_backward(dy, x):
+    """dx = dy where x > 0, else 0, reading the cached input instead of a stored mask.
+
+    Shapes: dy, x (any, same, C-contiguous) -> dx (same)
+    """
+    x_flat, dy_flat = x.reshape(-1), dy.reshape(-1)
+    dx = np.empty_like(dy_flat)
+    for i in prange(x_flat.size):
+        dx[i] = dy_flat[i] if x_flat[i] > 0 else 0
+    return dx.reshape(dy.shape)
+
+
+@njit(cache=True, parallel=True)
 def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
     """Max over each window; also return where it was, as a flat index into the (H, W) plane.
 

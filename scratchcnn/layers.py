@@ -232,14 +232,14 @@ class ReLU(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         _check_input(self, x, "(N, ...)", None)
-        mask = x > 0
-        self._cache = (mask,)
-        return np.where(mask, x, x.dtype.type(0))
+        x = np.ascontiguousarray(x)
+        self._cache = (x,)  # the sign of x is the mask; no separate bool array
+        return kernels.relu_forward(x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        (mask,) = self._cached()
-        self._check_dy(dy, mask.shape)
-        return np.where(mask, dy, dy.dtype.type(0))
+        (x,) = self._cached()
+        self._check_dy(dy, x.shape)
+        return kernels.relu_backward(np.ascontiguousarray(dy), x)
 
 
 class Flatten(Layer):
