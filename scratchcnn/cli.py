@@ -6,6 +6,8 @@ Each command is a `_cmd_<name>(args) -> int` function registered in `build_parse
 import argparse
 import sys
 
+import numpy as np
+
 from . import __version__
 
 
@@ -19,7 +21,7 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_gradcheck(args) -> int:
-    from .gradcheck import check_layer, check_model, demo_cases, demo_model
+    from .gradcheck import check_layer, check_model, demo_cases, demo_model, fast_vs_naive
 
     rows = []
     for label, layer, x, training in demo_cases(args.seed):
@@ -28,7 +30,7 @@ def _cmd_gradcheck(args) -> int:
     for impl in ("naive", "fast"):
         model, x, labels = demo_model(args.seed, impl)
         rows.append((f"whole network [{impl}]", str(x.shape), check_model(model, x, labels, training=True)))
-    width = max(len(r[0]) for r in rows)
+    width = max(len(r[0]) for r in rows) + 2  # room for the dtype labels below
     print(f"{'case':<{width}}  {'input':<14}  {'max rel err':>11}  {'worst':<6}  result")
     failed = 0
     for label, shape, errors in rows:
@@ -38,6 +40,15 @@ def _cmd_gradcheck(args) -> int:
         print(f"{label:<{width}}  {shape:<14}  {errors[worst]:>11.2e}  {worst:<6}  {'ok' if ok else 'FAIL'}")
     print(f"{len(rows) - failed}/{len(rows)} checks below {args.tol:g} "
           "(float64, central differences, h=1e-6)")
+
+    print(f"\n{'fast vs naive':<{width}}  {'input':<14}  {'max rel diff':>11}  {'worst':<6}")
+    for label, layer, x, _ in demo_cases(args.seed):
+        if "[fast]" in label:
+            for dtype in (np.float32, np.float64):
+                diffs = fast_vs_naive(layer.astype(dtype), x.astype(dtype))
+                worst = max(diffs, key=diffs.get)
+                name = label.replace("[fast]", f"[{np.dtype(dtype).name}]")
+                print(f"{name:<{width}}  {str(x.shape):<14}  {diffs[worst]:>11.2e}  {worst:<6}")
     return 1 if failed else 0
 
 
