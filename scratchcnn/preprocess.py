@@ -10,8 +10,9 @@ A drawing from a canvas goes through the same steps in `to_mnist`:
 1. crop to the bounding box of the ink (pixels > 0);
 2. resize so the longer side is 20 px by area averaging: each output pixel is the mean of the
    input area it covers, which is exact anti-aliasing for downscaling;
-3. paste into a 28x28 zero field at the whole-pixel offset that brings the centre of mass
-   closest to (14, 14);
+3. paste into a 28x28 zero field so that the centre of mass lands on (14, 14): a whole-pixel
+   offset plus a bilinear shift by the remaining fraction (MNIST rounded to whole pixels; the
+   fraction makes the result independent of where on the canvas the digit was drawn);
 4. scale intensities into [0, 1] with the brightest pixel at 1, as in the training data.
 
 The second half of the module is the JSON wire format of the web app: `decode_drawing` checks
@@ -60,7 +61,7 @@ def _area_weights(n_in: int, n_out: int) -> np.ndarray:
     lo = np.arange(n_out, dtype=np.float64)[:, None] * s  # (n_out, 1)
     j = np.arange(n_in, dtype=np.float64)[None, :]  # (1, n_in)
     overlap = np.clip(np.minimum(lo + s, j + 1) - np.maximum(lo, j), 0.0, None)
-    return (overlap / s).astype(np.float32)
+    return overlap / s
 
 
 def area_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -88,11 +89,10 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"expected a 2-D uint8 drawing, got shape {pixels.shape} and dtype {pixels.dtype}"
         )
-    out = np.zeros((FIELD, FIELD), dtype=np.float32)
     rows = np.flatnonzero(pixels.any(axis=1))
     cols = np.flatnonzero(pixels.any(axis=0))
     if rows.size == 0:
-        return out
+        return np.zeros((FIELD, FIELD), dtype=np.float32)
     crop = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
     h, w = crop.shape
     scale = BOX / max(h, w)
@@ -101,15 +101,25 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray:
     box_w = BOX if w >= h else max(1, round(w * scale))
     box = area_resize(crop, box_h, box_w)
 
-    # whole-pixel offset that puts the centre of mass nearest to (14, 14), kept inside the field
+    # shift so the centre of mass lands on (14, 14): a whole-pixel offset plus a linear
+    # interpolation for the fraction; clipped so the digit stays inside the field
     mass = box.sum()
     cy = (box.sum(axis=1) @ np.arange(box_h, dtype=np.float32)) / mass
     cx = (box.sum(axis=0) @ np.arange(box_w, dtype=np.float32)) / mass
-    top = int(np.clip(round(FIELD / 2 - cy), 0, FIELD - box_h))
-    left = int(np.clip(round(FIELD / 2 - cx), 0, FIELD - box_w))
-    out[top : top + box_h, left : left + box_w] = box
+    ty = float(np.clip(FIELD / 2 - cy, 0, FIELD - box_h))
+    tx = float(np.clip(FIELD / 2 - cx, 0, FIELD - box_w))
+    top, left = int(np.floor(ty)), int(np.floor(tx))
+    fy, fx = ty - top, tx - left
+    moved = np.zeros((box_h + 1, box_w + 1), dtype=np.float32)  # one spare row and column
+    moved[:-1, :-1] += (1 - fy) * (1 - fx) * box
+    moved[1:, :-1] += fy * (1 - fx) * box
+    moved[:-1, 1:] += (1 - fy) * fx * box
+    moved[1:, 1:] += fy * fx * box
+    field = np.zeros((FIELD + 1, FIELD + 1), dtype=np.float32)
+    field[top : top + box_h + 1, left : left + box_w + 1] = moved
+    out = field[:FIELD, :FIELD]  # the spare row/column is empty whenever it falls outside
     # like the training data: the brightest pixel is full ink
-    return np.clip(out / out.max(), 0.0, 1.0, out=out)
+    return np.clip(out / out.max(), 0.0, 1.0)
 
 
 def render_strokes(

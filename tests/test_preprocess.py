@@ -1,0 +1,163 @@
+"""scratchcnn.preprocess: MNIST-style normalisation of drawings, and the web wire format."""
+
+import base64
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digits import DIGITS, drawing
+from scratchcnn.preprocess import (
+    area_resize,
+    decode_drawing,
+    encode_maps,
+    has_ink,
+    render_strokes,
+    to_mnist,
+)
+
+
+def _com(x):
+    """Centre of mass (row, col) in pixel index coordinates."""
+    m = x.sum()
+    return (x.sum(axis=1) @ np.arange(x.shape[0])) / m, (x.sum(axis=0) @ np.arange(x.shape[1])) / m
+
+
+def _bbox(x):
+    rows, cols = np.flatnonzero(x.any(axis=1)), np.flatnonzero(x.any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def test_area_resize_known_answer_averages_blocks():
+    img = np.arange(16, dtype=np.float64).reshape(4, 4)
+    expected = np.array([[2.5, 4.5], [10.5, 12.5]])  # the mean of each 2x2 block
+    np.testing.assert_allclose(area_resize(img, 2, 2), expected)
+
+
+@given(h=st.integers(1, 40), w=st.integers(1, 40), oh=st.integers(1, 30), ow=st.integers(1, 30),
+       seed=st.integers(0, 2**31 - 1))
+def test_area_resize_preserves_mean_intensity(h, w, oh, ow, seed):
+    img = np.random.default_rng(seed).random((h, w))
+    out = area_resize(img, oh, ow)
+    assert out.shape == (oh, ow) and out.dtype == img.dtype
+    # each output pixel averages the area it covers, so the image mean is unchanged
+    np.testing.assert_allclose(out.mean(), img.mean(), rtol=1e-10)
+    assert out.min() >= img.min() - 1e-12 and out.max() <= img.max() + 1e-12
+
+
+def test_render_strokes_known_answer_round_brush():
+    dot = render_strokes([[(2.5, 2.5)]], 5, 5, brush=2.4)
+    expected = np.zeros((5, 5), dtype=np.uint8)
+    expected[1:4, 2] = expected[2, 1:4] = 255  # pixel centres within 1.2 of (2.5, 2.5)
+    np.testing.assert_array_equal(dot, expected)
+
+
+def test_to_mnist_blank_drawing_gives_zero_field():
+    blank = np.zeros((280, 280), dtype=np.uint8)
+    x = to_mnist(blank)
+    assert not has_ink(blank)
+    assert x.shape == (28, 28) and x.dtype == np.float32 and not x.any()
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+def test_to_mnist_matches_mnist_statistics(digit):
+    x = to_mnist(drawing(digit))
+    assert x.shape == (28, 28) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == pytest.approx(1.0)
+    # the longer side is 20 px, plus one when the sub-pixel shift spreads it over a 21st
+    assert max(_bbox(x)) in (20, 21), "the longer side of the digit should be 20 px"
+    cy, cx = _com(x)
+    rows = np.flatnonzero(x.any(axis=1))
+    assert abs(cx - 14) < 0.05
+    # a lopsided digit (a 7 is heavy at the top) is kept inside the field instead
+    assert abs(cy - 14) < 0.05 or rows[-1] == 27
+
+
+def test_to_mnist_keeps_aspect_ratio():
+    tall = np.zeros((300, 200), dtype=np.uint8)
+    tall[50:250, 90:140] = 255  # 200 x 50 bar
+    rows, cols = _bbox(to_mnist(tall))
+    assert rows in (20, 21) and cols in (5, 6)  # 200 x 50 -> 20 x 5, plus a sub-pixel shift
+    rows, cols = _bbox(to_mnist(np.ascontiguousarray(tall.T)))
+    assert rows in (5, 6) and cols in (20, 21)
+
+
+@given(cx=st.floats(40, 240), cy=st.floats(40, 240), r=st.floats(5, 38), brush=st.floats(2, 30))
+def test_to_mnist_centres_symmetric_shapes(cx, cy, r, brush):
+    ring = render_strokes([[(cx + r * np.cos(t), cy + r * np.sin(t))
+                            for t in np.linspace(0, 2 * np.pi, 30)]], 280, 280, brush)
+    x = to_mnist(ring)
+    com = _com(x)
+    assert abs(com[0] - 14) < 0.05 and abs(com[1] - 14) < 0.05, f"centre of mass {com}"
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+def test_small_in_corner_and_large_in_middle_give_nearly_the_same_input(digit):
+    # one canvas, the same digit as a scaled copy: 60 px in the top-left corner, 300 px centred
+    small = drawing(digit, canvas=400, left=8, top=8, size=60, brush=6)
+    large = drawing(digit, canvas=400, left=50, top=50, size=300, brush=30)
+    a, b = to_mnist(small), to_mnist(large)
+    assert np.abs(a - b).mean() < 0.03, f"mean abs difference {np.abs(a - b).mean():.3f}"
+    assert np.abs(a - b).max() < 0.25
+
+
+def test_thin_and_thick_strokes_fill_the_same_box():
+    thin, thick = to_mnist(drawing(7, brush=3)), to_mnist(drawing(7, brush=40))
+    assert max(_bbox(thin)) in (20, 21) and max(_bbox(thick)) in (20, 21)
+    assert thin.max() == pytest.approx(1.0) and thick.max() == pytest.approx(1.0)
+    assert thin.sum() < thick.sum()  # thickness survives: it is information, not noise
+
+
+def test_to_mnist_rejects_wrong_dtype_and_rank():
+    with pytest.raises(ValueError, match="2-D uint8"):
+        to_mnist(np.zeros((28, 28), dtype=np.float32))
+    with pytest.raises(ValueError, match="2-D uint8"):
+        to_mnist(np.zeros((2, 28, 28), dtype=np.uint8))
+
+
+def _payload(w, h, data: bytes):
+    return {"width": w, "height": h, "pixels": base64.b64encode(data).decode()}
+
+
+def test_decode_drawing_round_trips_row_major_bytes():
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)  # H=3, W=4
+    out = decode_drawing(_payload(4, 3, pixels.tobytes()))
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, pixels)
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (None, "empty body"),
+        ([1, 2], "expected a JSON object, got list"),
+        ({"height": 2, "pixels": "AAAA"}, "missing field 'width'"),
+        ({"width": 2, "pixels": "AAAA"}, "missing field 'height'"),
+        ({"width": 2, "height": 2}, "missing field 'pixels'"),
+        ({"width": "2", "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got str"),
+        ({"width": 2.0, "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got float"),
+        ({"width": True, "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got bool"),
+        ({"width": 0, "height": 2, "pixels": ""}, "'width' must be between 1 and 2048, got 0"),
+        ({"width": 2, "height": 2049, "pixels": ""}, "'height' must be between 1 and 2048, got 2049"),
+        ({"width": 2, "height": 2, "pixels": 1234}, "'pixels' must be a base64 string, got int"),
+        ({"width": 2, "height": 2, "pixels": "AA*A"}, "not valid base64"),
+        ({"width": 2, "height": 2, "pixels": "AAA"}, "not valid base64"),
+        ({"width": 2, "height": 2, "pixels": "ÄÄÄÄ"}, "not valid base64"),
+        ({"width": 2, "height": 2, "pixels": "AAAAAAAA"}, "decodes to 6 bytes, expected"),
+    ],
+)
+def test_decode_drawing_names_the_problem(payload, message):
+    with pytest.raises(ValueError, match=message):
+        decode_drawing(payload)
+
+
+@given(seed=st.integers(0, 2**31 - 1), c=st.integers(1, 4), h=st.integers(1, 6))
+def test_encode_maps_round_trips_within_one_quantisation_step(seed, c, h):
+    maps = np.random.default_rng(seed).standard_normal((c, h, h)).astype(np.float32)
+    enc = encode_maps("0:Conv2D", maps)
+    assert enc["name"] == "0:Conv2D" and enc["shape"] == [c, h, h]
+    q = np.frombuffer(base64.b64decode(enc["data"]), dtype=np.uint8).reshape(c, h, h)
+    step = (enc["max"] - enc["min"]) / 255
+    back = enc["min"] + q * step
+    np.testing.assert_allclose(back, maps, atol=step / 2 + 1e-6)
