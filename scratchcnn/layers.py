@@ -98,8 +98,9 @@ class Layer:
 class Conv2D(Layer):
     """2-D cross-correlation: y[n, f] = b[f] + sum_c x_pad[n, c] (*) W[f, c].
 
-    Fast path: y_rows = im2col(x) @ W.reshape(F, -1).T, then back to NCHW; backward is
-    dW = dy_rows.T @ x_cols, dx = col2im(dy_rows @ W.reshape(F, -1)).
+    Fast path, one GEMM per image on the (OH*OW, C*KH*KW) block of x_cols = im2col(x):
+    y[n] = W_mat @ x_cols[n].T lands straight in NCHW (no reorder); backward is
+    dW = sum_n dy[n] @ x_cols[n], dx = col2im(dy[n].T @ W_mat), with W_mat = W.reshape(F, -1).
     Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
     """
 
@@ -149,11 +150,13 @@ class Conv2D(Layer):
         if self.impl == "naive":
             self._cache = (x,)
             return reference.conv_forward(x, Wt, b, self.stride, self.padding)
+        F = self.out_channels
         x_cols = kernels.im2col(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, OH, OW)
-        y_rows = x_cols @ Wt.reshape(self.out_channels, -1).T  # (N*OH*OW, F)
-        y_rows += b
+        # a stacked matmul: BLAS reads each image's block transposed in place, no copy
+        y = np.matmul(Wt.reshape(F, -1), x_cols.reshape(N, OH * OW, -1).transpose(0, 2, 1))
+        y += b[:, None]  # (N, F, OH*OW)
         self._cache = (x.shape, x_cols)
-        return kernels.rows_to_nchw(y_rows, N, OH, OW)
+        return y.reshape(N, F, OH, OW)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = self._cached()
@@ -169,12 +172,15 @@ class Conv2D(Layer):
         OH, OW = self.output_hw(H, W)
         self._check_dy(dy, (N, self.out_channels, OH, OW))
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        dy_rows = kernels.nchw_to_rows(np.ascontiguousarray(dy))  # (N*OH*OW, F)
-        W_mat = Wt.reshape(self.out_channels, -1)  # (F, C*KH*KW)
-        self.grads["W"] = (dy_rows.T @ x_cols).reshape(Wt.shape)
-        self.grads["b"] = dy_rows.sum(axis=0)
-        dx_cols = dy_rows @ W_mat  # (N*OH*OW, C*KH*KW)
-        return kernels.col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW)
+        F = self.out_channels
+        dy3 = np.ascontiguousarray(dy).reshape(N, F, OH * OW)
+        x_cols3 = x_cols.reshape(N, OH * OW, -1)  # (N, OH*OW, C*KH*KW): image n's rows
+        W_mat = Wt.reshape(F, -1)  # (F, C*KH*KW)
+        self.grads["W"] = np.matmul(dy3, x_cols3).sum(axis=0).reshape(Wt.shape)
+        self.grads["b"] = dy3.sum(axis=(0, 2))
+        dx_cols = np.matmul(dy3.transpose(0, 2, 1), W_mat)  # (N, OH*OW, C*KH*KW)
+        return kernels.col2im(dx_cols.reshape(N * OH * OW, -1), N, C, H, W, KH, KW, SH, SW, PH, PW,
+                              OH, OW)
 
 
 class MaxPool2D(Layer):
