@@ -50,7 +50,8 @@ def _rewrite(src, dst, change):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda a: a.update({"7.W": np.zeros((1600, 64), np.float32)}), r"7.W should be float32 \(1600, 128\)"),
+        (lambda a: a.update({"7.W": np.zeros((1600, 64), np.float32)}),
+         r"7.W should be float32 \(1600, 128\)"),
         (lambda a: a.pop("9.b"), r"missing \['9.b'\]"),
         (lambda a: a.update({"10.W": np.zeros(3, np.float32)}), r"unexpected \['10.W'\]"),
         (lambda a: a.pop("__architecture__"), "no __architecture__"),
@@ -122,7 +123,7 @@ def test_tiny_network_learns_a_small_batch_to_full_accuracy():
     x = rng.random((16, 1, 14, 14), dtype=np.float32)
     y = np.arange(16) % 10
     opt = SGD(model, lr=0.05, momentum=0.9)
-    for step in range(200):
+    for _ in range(200):
         loss, dlogits = softmax_cross_entropy(model.forward(x, training=True), y)
         model.backward(dlogits)
         opt.step()
