@@ -169,7 +169,7 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
     """A fresh Bottle app serving `model` (a scratchcnn Sequential) and the drawing page."""
     app = bottle.Bottle()
     lock = threading.Lock()  # layers keep a forward cache, so one forward at a time
-    info = describe_model(model, model_card)
+    info = {}  # GET /api/model's answer, built on first use
     for code in (400, 403, 404, 405, 413, 415, 500):
         app.error(code)(_json_error)
 
@@ -191,6 +191,9 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
 
     @app.get("/api/model")
     def api_model():
+        if not info:
+            with lock:
+                info.update(describe_model(model, model_card))
         return info
 
     @app.post("/api/predict")

@@ -1,0 +1,205 @@
+"""webui.app called as a WSGI app (webtest): routes, JSON errors, weights discovery. No port."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from webtest import TestApp
+
+from digits import drawing
+from scratchcnn.preprocess import to_mnist
+from scratchcnn.zoo import build_model
+from webui import app as webapp
+from webui.app import MAX_BODY, create_app, find_weights, load_model_card
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("convnet", seed=0)  # untrained: these tests check the plumbing
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    return TestApp(create_app(model, {"test_accuracy": 0.9912, "epochs": 3}))
+
+
+def body(pixels: np.ndarray) -> dict:
+    h, w = pixels.shape
+    return {"width": w, "height": h, "pixels": base64.b64encode(pixels.tobytes()).decode()}
+
+
+def assert_json_error(res, status: int, fragment: str):
+    assert res.status_int == status
+    assert res.content_type == "application/json"
+    assert fragment in res.json["error"], res.json["error"]
+    assert "Traceback" not in res.text
+
+
+def test_index_serves_the_page_with_test_hooks(client):
+    res = client.get("/")
+    assert res.status_int == 200 and res.content_type == "text/html"
+    for hook in ("canvas", "prediction", "probabilities", "input28", "clear", "undo"):
+        assert f'data-testid="{hook}"' in res.text
+
+
+@pytest.mark.parametrize("path, ctype", [("/static/app.js", "javascript"),
+                                         ("/static/style.css", "text/css")])
+def test_static_files_are_served(client, path, ctype):
+    res = client.get(path)
+    assert res.status_int == 200 and ctype in res.content_type
+
+
+def test_static_cannot_escape_its_folder(client):
+    res = client.get("/static/../app.py", expect_errors=True)
+    assert res.status_int in (403, 404) and res.content_type == "application/json"
+    assert "create_app" not in res.text
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_model_endpoint_reports_architecture_params_and_accuracy(client, model):
+    info = client.get("/api/model").json
+    assert info["num_params"] == model.num_params()
+    assert info["test_accuracy"] == pytest.approx(0.9912)
+    assert [layer["type"] for layer in info["layers"]] == [type(lay).__name__ for lay in model.layers]
+    assert info["summary"] == model.summary()
+    assert info["card"]["epochs"] == 3
+
+
+def test_predict_answers_digit_probabilities_and_the_preprocessed_input(client, model):
+    pixels = drawing(7)
+    res = client.post_json("/api/predict", body(pixels))
+    assert res.status_int == 200 and res.content_type == "application/json"
+    data = res.json
+    x = to_mnist(pixels)
+    proba = model.predict_proba(x[None, None])[0]
+    assert data["digit"] == int(proba.argmax())
+    np.testing.assert_allclose(data["probabilities"], proba, rtol=1e-6)
+    np.testing.assert_allclose(np.array(data["input"]), x, atol=5e-5)  # rounded to 4 decimals
+    assert "maps" not in data
+
+
+def test_predict_with_activations_adds_conv_and_pool_feature_maps(client, model):
+    pixels = drawing(3)
+    data = client.post_json("/api/predict?activations=1", body(pixels)).json
+    x = to_mnist(pixels)[None, None]
+    expected = [(name, y[0]) for (name, y), layer in zip(model.activations(x), model.layers)
+                if type(layer).__name__ in ("Conv2D", "MaxPool2D")]
+    assert [m["name"] for m in data["maps"]] == [name for name, _ in expected]
+    for m, (_, y) in zip(data["maps"], expected):
+        assert m["shape"] == list(y.shape)
+        q = np.frombuffer(base64.b64decode(m["data"]), dtype=np.uint8).reshape(y.shape)
+        step = (m["max"] - m["min"]) / 255
+        np.testing.assert_allclose(m["min"] + q * step, y, atol=step / 2 + 1e-5)
+
+
+def test_empty_drawing_answers_null_digit_with_a_message(client):
+    data = client.post_json("/api/predict?activations=1", body(np.zeros((50, 80), np.uint8))).json
+    assert data["digit"] is None and data["probabilities"] is None
+    assert "draw" in data["message"]
+    assert np.array(data["input"]).shape == (28, 28)
+
+
+BAD_JSON = [
+    ("{", 400, "Invalid JSON"),
+    ("", 400, "empty body"),
+    ("[1, 2]", 400, "expected a JSON object, got list"),
+    ("null", 400, "empty body"),
+    ('{"height": 2, "pixels": "AAAA"}', 400, "missing field 'width'"),
+    ('{"width": 2, "height": 2}', 400, "missing field 'pixels'"),
+    ('{"width": "2", "height": 2, "pixels": "AAAA"}', 400, "'width' must be an integer"),
+    ('{"width": 2, "height": 2.5, "pixels": "AAAA"}', 400, "'height' must be an integer"),
+    ('{"width": 0, "height": 2, "pixels": ""}', 400, "between 1 and 2048"),
+    ('{"width": 2049, "height": 2, "pixels": ""}', 400, "between 1 and 2048"),
+    ('{"width": 2, "height": 2, "pixels": null}', 400, "must be a base64 string"),
+    ('{"width": 2, "height": 2, "pixels": "AA!A"}', 400, "not valid base64"),
+    ('{"width": 2, "height": 3, "pixels": "AAAA"}', 400, "decodes to 3 bytes, expected"),
+    ("[" * 100_000, 400, "nested too deeply"),
+]
+
+
+@pytest.mark.parametrize("text, status, fragment", BAD_JSON)
+def test_bad_json_bodies_answer_400_naming_the_problem(client, text, status, fragment):
+    res = client.post("/api/predict", text, content_type="application/json", expect_errors=True)
+    assert_json_error(res, status, fragment)
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_wrong_content_type_is_415(client, ctype):
+    res = client.post("/api/predict", json.dumps(body(drawing(1))), content_type=ctype,
+                      expect_errors=True)
+    assert_json_error(res, 415, "Content-Type must be application/json")
+
+
+def test_body_over_one_mebibyte_is_413(client):
+    big = json.dumps({"width": 1, "height": 1, "pixels": "A" * MAX_BODY})
+    res = client.post("/api/predict", big, content_type="application/json", expect_errors=True)
+    assert_json_error(res, 413, "too large")
+
+
+def test_body_just_under_the_limit_is_read(client):
+    side = 700  # 490,000 bytes -> about 653 KB of base64: under 1 MiB
+    res = client.post_json("/api/predict", body(drawing(7, canvas=side, size=500)))
+    assert res.status_int == 200 and isinstance(res.json["digit"], int)
+
+
+def test_unknown_route_is_404_and_wrong_method_is_405(client):
+    assert_json_error(client.get("/nope", expect_errors=True), 404, "not found")
+    assert_json_error(client.get("/api/predict", expect_errors=True), 405, "not allowed")
+    assert_json_error(client.delete("/healthz", expect_errors=True), 405, "not allowed")
+
+
+def test_a_failing_model_answers_500_without_a_traceback(capsys):
+    wrong = build_model("convnet")
+    wrong.input_shape = (1, 32, 32)  # a model that cannot take a 28x28 input
+    res = TestApp(create_app(wrong)).post_json("/api/predict", body(drawing(1)),
+                                               expect_errors=True)
+    assert_json_error(res, 500, "internal server error")
+    assert "expected input of shape" not in res.text
+    assert "Traceback" in capsys.readouterr().err  # the operator still sees it
+
+
+def test_each_app_is_a_fresh_bottle(model):
+    a, b = create_app(model), create_app(model)
+    assert a is not b and a.routes is not b.routes
+
+
+# ---------------------------------------------------------------- weights discovery
+
+
+def test_find_weights_explicit_path_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        find_weights(tmp_path / "missing.npz")
+
+
+def test_find_weights_uses_the_environment_variable(tmp_path, monkeypatch, model):
+    path = tmp_path / "mine.npz"
+    model.save(path)
+    monkeypatch.setenv("SCRATCHCNN_WEIGHTS", str(path))
+    assert find_weights() == path
+
+
+def test_find_weights_without_shipped_weights_names_the_option(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
+    monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(FileNotFoundError, match="--weights"):
+        find_weights()
+
+
+def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_path, monkeypatch,
+                                                                          model):
+    monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
+    folder = tmp_path / "weights"
+    monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "empty", folder])
+    model.save(folder / "small.npz")
+    assert find_weights() == folder / "small.npz"
+    model.save(folder / "big.npz")
+    with pytest.raises(FileNotFoundError):
+        find_weights()  # two candidates and nothing to choose between them
+    (folder / "metrics.json").write_text(json.dumps({"weights": "big.npz", "test_accuracy": 0.99}))
+    assert find_weights() == folder / "big.npz"
+    card = load_model_card(folder / "big.npz")
+    assert card["test_accuracy"] == 0.99 and "model_card_md" not in card
