@@ -310,3 +310,22 @@ def test_backward_rejects_wrong_dy_shape():
 def test_constructor_rejects_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ---- the compiled-kernel cache ------------------------------------------------------------------
+
+
+def test_a_second_process_loads_compiled_kernels_from_the_disk_cache():
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        pytest.skip("kernels are plain Python under NUMBA_DISABLE_JIT=1: there is nothing to cache")
+    script = ("import numpy as np; from scratchcnn import Conv2D, kernels; "
+              "Conv2D(1, 2, 3, rng=0).forward(np.ones((1, 1, 5, 5), np.float32)); "
+              "s = kernels.im2col.stats; print(sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
+    for _ in range(2):  # the first run may compile and write the cache; the second must hit it
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    hits, misses = out.stdout.split()
+    assert int(hits) >= 1 and int(misses) == 0, f"cache hits, misses: {out.stdout}"
