@@ -57,7 +57,8 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
     if path:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist")
+            raise FileNotFoundError(f"weights file {path} does not exist (given by --weights "
+                                    "or SCRATCHCNN_WEIGHTS)")
         return path
     for folder in weights_dirs():
         candidates = sorted(folder.glob("*.npz"))

@@ -1,0 +1,163 @@
+"""`scratchcnn serve` as a real process on a loopback port, with the shipped weights.
+
+Good drawings, every bad input of the API (plus hypothesis-generated junk), then a check that
+the server still answers; clean shutdown on SIGTERM and SIGINT.
+"""
+
+import base64
+import json
+import signal
+import socket
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digits import DIGITS, drawing
+from test_webui import BAD_JSON
+from webserver import running_server
+from webui.app import find_weights
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def weights():
+    return find_weights()  # the shipped weights (or $SCRATCHCNN_WEIGHTS); missing is an error
+
+
+@pytest.fixture(scope="module")
+def server(weights):
+    with running_server(weights) as srv:
+        yield srv
+
+
+def body(pixels: np.ndarray) -> dict:
+    h, w = pixels.shape
+    return {"width": w, "height": h, "pixels": base64.b64encode(pixels.tobytes()).decode()}
+
+
+def test_serve_prints_its_address_and_answers_healthz(server):
+    status, _, data = server.request("GET", "/healthz")
+    assert (status, data) == (200, {"status": "ok"})
+    assert server.url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize("digit", sorted(DIGITS))
+@pytest.mark.parametrize("canvas, left, top, size, brush", [
+    (280, 40, 40, 200, 18),  # the page's default: large, centred
+    (280, 190, 10, 70, 6),  # small, top-right corner
+    (600, 50, 300, 250, 40),  # another canvas size, bottom-left, thick brush
+])
+def test_drawn_digits_are_recognised(server, digit, canvas, left, top, size, brush):
+    pixels = drawing(digit, canvas=canvas, left=left, top=top, size=size, brush=brush)
+    status, _, data = server.post_json("/api/predict", body(pixels))
+    assert status == 200
+    assert data["digit"] == digit, f"probabilities {np.round(data['probabilities'], 3)}"
+    assert sum(data["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    assert np.array(data["input"]).shape == (28, 28)
+
+
+def test_activations_are_compact_and_named(server):
+    status, res, data = server.post_json("/api/predict?activations=1", body(drawing(4)))
+    assert status == 200 and data["digit"] == 4
+    assert [m["name"].split(":")[1] for m in data["maps"]] == ["Conv2D", "MaxPool2D"] * 2
+    for m in data["maps"]:
+        assert len(base64.b64decode(m["data"])) == np.prod(m["shape"])  # one byte per value
+    assert int(res.getheader("Content-Length")) < 100_000
+
+
+def test_empty_drawing_is_not_a_guess(server):
+    status, _, data = server.post_json("/api/predict", body(np.zeros((280, 280), np.uint8)))
+    assert status == 200 and data["digit"] is None and data["message"]
+
+
+def assert_error(status, res, data, expected_status, fragment):
+    assert status == expected_status
+    assert res.getheader("Content-Type").startswith("application/json")
+    assert fragment in data["error"] and "Traceback" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("text, status, fragment", BAD_JSON)
+def test_bad_json_is_400(server, text, status, fragment):
+    assert_error(*server.post_json("/api/predict", text), status, fragment)
+
+
+def test_wrong_content_type_is_415(server):
+    result = server.post_json("/api/predict", json.dumps(body(drawing(1))), ctype="text/plain")
+    assert_error(*result, 415, "Content-Type")
+
+
+def test_unknown_route_is_404_and_wrong_method_405(server):
+    assert_error(*server.request("GET", "/api/nothing"), 404, "not found")
+    assert_error(*server.request("PUT", "/api/predict", "{}"), 405, "not allowed")
+
+
+def test_body_over_one_mebibyte_is_413(server):
+    big = json.dumps({"width": 1, "height": 1, "pixels": "A" * (1 << 20)})
+    assert_error(*server.post_json("/api/predict", big), 413, "too large")
+
+
+def test_lying_content_length_is_answered_not_hung(server):
+    # declares 2 MiB, sends a few bytes: refused on the header alone
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 2097152\r\n\r\n{}")
+        head = s.recv(4096)
+    assert b" 413 " in head.split(b"\r\n")[0]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)
+near_payloads = st.fixed_dictionaries({}, optional={
+    "width": st.integers(-5, 3000) | json_values,
+    "height": st.integers(-5, 3000) | json_values,
+    "pixels": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()) | json_values,
+})
+junk_bodies = st.one_of(
+    st.binary(max_size=512),
+    st.text(max_size=256).map(str.encode),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    near_payloads.map(lambda v: json.dumps(v).encode()),
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=junk_bodies)
+def test_junk_bodies_get_a_json_answer_never_a_500(server, raw):
+    status, res, data = server.request("POST", "/api/predict", raw,
+                                       {"Content-Type": "application/json"})
+    assert status in (200, 400), (status, data)
+    assert isinstance(data, dict)
+    assert ("digit" in data) if status == 200 else ("error" in data)
+
+
+def test_server_still_answers_after_the_bad_inputs(server):
+    # runs after the tests above, on the same server process
+    assert server.proc.poll() is None
+    assert server.request("GET", "/healthz")[0] == 200
+    status, _, data = server.post_json("/api/predict", body(drawing(2)))
+    assert status == 200 and data["digit"] == 2
+    status, _, info = server.request("GET", "/api/model")
+    assert status == 200 and info["num_params"] > 0 and info["layers"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_signal(weights, sig):
+    with running_server(weights) as srv:
+        assert srv.request("GET", "/healthz")[0] == 200
+        assert srv.stop(sig) == 0
+        out = srv.output()
+    assert "stopped" in out
+    assert "Traceback" not in "".join(srv.errors)
+
+
+def test_serve_with_missing_weights_names_the_option(tmp_path):
+    with pytest.raises(RuntimeError, match="--weights"):
+        with running_server(tmp_path / "nope.npz"):
+            pass
