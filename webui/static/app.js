@@ -62,7 +62,8 @@
 
   canvas.addEventListener("pointerdown", (e) => {
     if (activePointer !== null || (e.pointerType === "mouse" && e.button !== 0)) return;
-    e.preventDefault();
+    e.preventDefault(); // no text selection or scrolling; so focus the canvas by hand
+    canvas.focus({ preventScroll: true });
     activePointer = e.pointerId;
     canvas.setPointerCapture(e.pointerId);
     current = { width: Number(brush.value), points: [canvasPoint(e)] };
@@ -148,6 +149,7 @@
   // Ask for a prediction now if possible, else as soon as the throttle and the request allow.
   function requestPrediction(now) {
     pending = true;
+    document.body.dataset.busy = "1";
     if (inFlight) return;
     const wait = now ? 0 : Math.max(0, THROTTLE_MS - (performance.now() - lastSent));
     clearTimeout(timer);
@@ -174,7 +176,10 @@
     } finally {
       inFlight = false;
       if (pending) requestPrediction(true);
-      else while (waiters.length) waiters.shift()();
+      else {
+        document.body.dataset.busy = "0"; // browser tests wait for this
+        while (waiters.length) waiters.shift()();
+      }
     }
   }
 
@@ -354,5 +359,6 @@
   buildBars();
   clearCanvas();
   loadAbout();
+  document.body.dataset.busy = "0";
   document.body.dataset.ready = "1"; // browser tests wait for this
 })();
