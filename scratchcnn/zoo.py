@@ -5,7 +5,7 @@
 
 import numpy as np
 
-from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
 from .model import Sequential
 
 
@@ -19,7 +19,22 @@ def convnet(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
     ])
 
 
-MODELS = {"convnet": convnet}
+def mnist_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
+    """The shipped model: Normalize, then convnet's layers with Dropout(0.3) before the classifier.
+
+    Normalize uses the MNIST training-set pixel mean and std, so callers feed plain [0, 1] pixels.
+    """
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Normalize(0.1307, 0.3081),
+        Conv2D(1, 32, 3, impl=impl, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2, impl=impl),
+        Conv2D(32, 64, 3, impl=impl, dtype=dtype, rng=rng), ReLU(), MaxPool2D(2, impl=impl),
+        Flatten(), Dense(1600, 128, dtype=dtype, rng=rng), ReLU(), Dropout(0.3, seed=seed + 1),
+        Dense(128, 10, dtype=dtype, rng=rng),
+    ])
+
+
+MODELS = {"convnet": convnet, "mnist-small": mnist_small}
 
 
 def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:

@@ -1,0 +1,404 @@
+"""Training and evaluation loops: `fit` returns a history dict, `evaluate` a confusion matrix.
+
+One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
+softmax_cross_entropy(logits, y); model.backward(dlogits); optimizer.step(). The learning rate
+follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then cosine decay).
+A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
+atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for bit.
+"""
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data
+from .fileio import atomic_open, save_npz
+from .losses import softmax_cross_entropy
+
+SCHEDULES = ("constant", "cosine", "onecycle")
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; nothing was saved from the broken step on."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C: a checkpoint was written after the last complete step."""
+
+
+def lr_at(schedule: str, base_lr: float, step: int, total_steps: int) -> float:
+    """Learning rate for a 0-based step. onecycle: linear warm-up from base/25 over the first 25%
+    of steps, then cosine down to base/1e4; cosine: base * (1 + cos(pi * step / total)) / 2."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    frac = step / max(1, total_steps)
+    if schedule == "constant":
+        return base_lr
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1 + math.cos(math.pi * frac))
+    warm = 0.25
+    if frac < warm:
+        return base_lr / 25 + (base_lr - base_lr / 25) * frac / warm
+    decay = (frac - warm) / (1 - warm)
+    return base_lr / 1e4 + (base_lr - base_lr / 1e4) * 0.5 * (1 + math.cos(math.pi * decay))
+
+
+def split_validation(n: int, val_size: int, seed: int):
+    """Disjoint index arrays (train, val): a seeded permutation of range(n), val_size held out."""
+    if not 0 <= val_size < n:
+        raise ValueError(f"validation size must be in [0, {n}), got {val_size}")
+    order = np.random.default_rng(np.random.SeedSequence([seed, 1])).permutation(n)
+    return np.sort(order[val_size:]), np.sort(order[:val_size])
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> dict:
+    """Loss, accuracy, per-class accuracy and confusion matrix (rows true, columns predicted).
+
+    Shapes: images uint8 (N, 28, 28), labels (N,) -> confusion (K, K) with K = 10
+    """
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(f"expected as many labels as images (N >= 1), got {len(images)} images "
+                         f"and {len(labels)} labels")
+    K = 10
+    confusion = np.zeros((K, K), dtype=np.int64)
+    loss_sum = 0.0
+    for i in range(0, len(images), batch_size):
+        x = data.to_input(images[i : i + batch_size], model.dtype)
+        y = labels[i : i + batch_size].astype(np.int64)
+        logits = model.forward(x)
+        loss, _ = softmax_cross_entropy(logits, y)
+        loss_sum += loss * len(y)
+        np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
+    correct = int(np.trace(confusion))
+    per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    return {"n": int(len(labels)), "correct": correct, "accuracy": correct / len(labels),
+            "loss": loss_sum / len(labels), "per_class_accuracy": per_class.tolist(),
+            "confusion": confusion.tolist()}
+
+
+class _Progress:
+    """One bar per epoch on stderr: redrawn in place on a terminal, a line per quarter otherwise."""
+
+    def __init__(self, epoch: int, epochs: int, total: int, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.label, self.total = f"epoch {epoch}/{epochs}", total
+        self.start, self.last, self.quarter = time.perf_counter(), 0.0, 0
+
+    def update(self, seen: int, done_here: int, loss: float, acc: float, force=False) -> None:
+        now = time.perf_counter()
+        quarter = 4 * seen // self.total
+        if not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter):
+            return
+        self.last, self.quarter = now, quarter
+        rate = done_here / max(now - self.start, 1e-9)
+        eta = (self.total - seen) / max(rate, 1e-9)
+        filled = 24 * seen // self.total
+        line = (f"{self.label} [{'#' * filled}{'.' * (24 - filled)}] {seen}/{self.total} "
+                f"loss {loss:.4f} acc {100 * acc:5.2f}% {rate:5.0f} img/s "
+                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
+    arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
+    arrays["perm"] = perm if perm is not None else np.zeros(0, dtype=np.int64)
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_npz(path, arrays)
+
+
+def load_checkpoint(path):
+    """(model state, optimizer state, epoch permutation or None, meta dict) from a checkpoint."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    perm = arrays.pop("perm")
+    model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
+    optim_state = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+    return model_state, optim_state, (perm if perm.size else None), meta
+
+
+def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128,
+        lr: float = 1e-3, schedule: str = "onecycle", augment: dict | None = None, seed: int = 0,
+        out_dir=None, resume: bool = False, on_step=None, config: dict | None = None) -> dict:
+    """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
+
+    augment: keyword arguments for data.augment (None: no augmentation). With out_dir, every
+    epoch end writes checkpoint.npz and appends a line to metrics.jsonl there; resume=True
+    continues from the checkpoint, which must come from a run with the same `config`.
+    on_step(step) is called after every optimizer step (tests use it to interrupt a run).
+    Returns {"epochs": [per-epoch metrics], "train_seconds": float, "config": dict}.
+    """
+    images, labels = train
+    n = len(images)
+    if n == 0 or len(labels) != n:
+        raise ValueError(f"expected N >= 1 training images with N labels, got {n} and {len(labels)}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    lr_at(schedule, lr, 0, 1)  # validates the schedule name
+    config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                  augment=augment, seed=seed, n_train=n)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
+    out = Path(out_dir) if out_dir is not None else None
+    history = {"epochs": [], "train_seconds": 0.0, "config": config}
+    start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
+    if resume:
+        if out is None or not (out / CHECKPOINT).is_file():
+            raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out}")
+        model_state, optim_state, perm, meta = load_checkpoint(out / CHECKPOINT)
+        if meta["config"] != json.loads(json.dumps(config)):
+            diff = {k: (meta["config"].get(k), v) for k, v in json.loads(json.dumps(config)).items()
+                    if meta["config"].get(k) != v}
+            raise ValueError(f"--resume: checkpoint was written with other settings "
+                             f"(checkpoint, now): {diff}")
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optim_state)
+        rng.bit_generator.state = meta["rng"]
+        model.set_rng_state(meta["model_rng"])
+        history = meta["history"]
+        start_epoch, start_batch, sums = meta["epoch"], meta["batch"], meta["sums"]
+        with atomic_open(out / METRICS, "w") as f:  # drop lines written after the checkpoint
+            f.writelines(json.dumps(e) + "\n" for e in history["epochs"])
+    interrupted = threading.Event()
+
+    def on_sigint(signum, frame):
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        sys.stderr.write("\nCtrl-C: finishing this step, then writing a checkpoint "
+                         "(Ctrl-C again to quit at once)\n")
+
+    in_main = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        for epoch in range(start_epoch, epochs):
+            if perm is None:
+                perm = rng.permutation(n)
+            bar = _Progress(epoch + 1, epochs, n)
+            t0, seen_before = time.perf_counter(), sums[2]
+            for b in range(start_batch, steps_per_epoch):
+                step = epoch * steps_per_epoch + b
+                idx = perm[b * batch_size : (b + 1) * batch_size]
+                x = data.to_input(images[idx], model.dtype)
+                if augment is not None:
+                    x = data.augment(x, rng, **augment)
+                y = labels[idx].astype(np.int64)
+                optimizer.lr = lr_at(schedule, lr, step, total_steps)
+                logits = model.forward(x, training=True)
+                loss, dlogits = softmax_cross_entropy(logits, y)
+                if not math.isfinite(loss):
+                    bar.close()
+                    raise TrainingDiverged(
+                        f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
+                        f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
+                        f"Try a smaller --lr.")
+                model.backward(dlogits)
+                optimizer.step()
+                sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
+                        sums[2] + len(y)]
+                bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2])
+                if on_step is not None:
+                    on_step(step)
+                if interrupted.is_set() and out is not None:
+                    history["train_seconds"] += time.perf_counter() - t0
+                    _save_checkpoint(out / CHECKPOINT, model, optimizer, perm, {
+                        "epoch": epoch, "batch": b + 1, "sums": sums, "rng": rng.bit_generator.state,
+                        "model_rng": model.rng_state(), "history": history, "config": config})
+                    bar.close()
+                    raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {b + 1}; "
+                                              f"checkpoint written to {out / CHECKPOINT}")
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+            bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2], True)
+            bar.close()
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
+                      "lr": optimizer.lr, "seconds": seconds,
+                      "images_per_s": (sums[2] - seen_before) / seconds}
+            if val is not None and len(val[0]):
+                result = evaluate(model, *val)
+                record.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
+                record["seconds"] = time.perf_counter() - t0
+            history["epochs"].append(record)
+            history["train_seconds"] += record["seconds"]
+            start_batch, perm, sums = 0, None, [0.0, 0, 0]
+            if out is not None:
+                _save_checkpoint(out / CHECKPOINT, model, optimizer, None, {
+                    "epoch": epoch + 1, "batch": 0, "sums": sums, "rng": rng.bit_generator.state,
+                    "model_rng": model.rng_state(), "history": history, "config": config})
+                with open(out / METRICS, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            val_text = (f"  val_loss {record['val_loss']:.4f}  val_acc "
+                        f"{100 * record['val_accuracy']:.2f}%" if "val_loss" in record else "")
+            print(f"epoch {epoch + 1}/{epochs}  loss {record['loss']:.4f}  acc "
+                  f"{100 * record['accuracy']:.2f}%{val_text}  lr {record['lr']:.2e}  "
+                  f"{record['seconds']:.1f} s  {record['images_per_s']:.0f} img/s", flush=True)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, old_handler)
+    return history
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+
+def make_optimizer(model, name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """"adam" or "sgd" (Nesterov momentum) over the model's parameters."""
+    from .optim import SGD, Adam
+
+    if name == "adam":
+        return Adam(model, lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return SGD(model, lr, momentum=momentum, weight_decay=weight_decay,
+                   nesterov=momentum > 0)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+
+def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimizer: str,
+              lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
+              elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
+              resume: bool, command: str) -> dict:
+    """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
+
+    Returns the training record that train.json holds (the test set is not touched here).
+    """
+    import os
+    import platform
+
+    import numba
+
+    from . import __version__
+    from .zoo import build_model
+
+    wall0 = time.perf_counter()
+    images, labels = data.load_mnist("train", data_dir)
+    train_idx, val_idx = split_validation(len(images), val_size, seed)
+    if train_limit is not None:
+        if train_limit < 1:
+            raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
+        train_idx = train_idx[:train_limit]
+    model = build_model(model_name, seed)
+    opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"model": model_name, "optimizer": optimizer, "momentum": momentum,
+              "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
+    history = fit(model, opt, (images[train_idx], labels[train_idx]),
+                  (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
+                  schedule=schedule, augment={"elastic": elastic} if augment else None,
+                  seed=seed, out_dir=out, resume=resume, config=config)
+    weights = out / f"{model_name}.npz"
+    model.save(weights)
+    last = history["epochs"][-1]
+    record = {
+        "model": model_name, "weights": weights.name, "command": command,
+        "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
+        "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
+        "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
+        "config": history["config"], "history": history["epochs"],
+        "versions": {"scratchcnn": __version__, "numpy": np.__version__,
+                     "numba": numba.__version__, "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine()},
+    }
+    with atomic_open(out / "train.json", "w") as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
+def batch1_forward_ms(model, repeats: int = 200) -> float:
+    """Median wall time of one forward pass on a single image, after a warm-up call."""
+    x = np.zeros((1, *model.input_shape), dtype=model.dtype)
+    model.forward(x)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.forward(x)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def format_report(result: dict) -> str:
+    """Test accuracy, per-class accuracy and the confusion matrix as plain-text tables."""
+    confusion = np.array(result["confusion"])
+    lines = [f"test accuracy: {100 * result['accuracy']:.2f}% ({result['correct']}/{result['n']})"
+             f"  loss {result['loss']:.4f}", "", "class  images  correct  accuracy"]
+    for k, acc in enumerate(result["per_class_accuracy"]):
+        lines.append(f"{k:>5}  {confusion[k].sum():>6}  {confusion[k, k]:>7}  {100 * acc:7.2f}%")
+    lines += ["", "confusion matrix (rows: true class, columns: predicted class)",
+              "true " + "".join(f"{k:>6}" for k in range(len(confusion)))]
+    lines += [f"{k:>4} " + "".join(f"{v:>6}" for v in row) for k, row in enumerate(confusion)]
+    return "\n".join(lines)
+
+
+def write_model_card(weights, result: dict) -> dict:
+    """metrics.json + MODEL_CARD.md beside the weights, from `result` and train.json there."""
+    import hashlib
+
+    weights = Path(weights)
+    train_file = weights.parent / "train.json"
+    record = json.loads(train_file.read_text()) if train_file.is_file() else {}
+    metrics = {
+        "weights": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "test_accuracy": result["accuracy"], "test_correct": result["correct"],
+        "test_n": result["n"], "test_loss": result["loss"],
+        "per_class_accuracy": result["per_class_accuracy"], "confusion": result["confusion"],
+        "batch1_forward_ms": result["batch1_forward_ms"], "num_params": result["num_params"],
+        "training": record,
+    }
+    with atomic_open(weights.parent / "metrics.json", "w") as f:
+        json.dump(metrics, f, indent=1)
+    per_class = " | ".join(f"{100 * a:.2f}" for a in result["per_class_accuracy"])
+    hist = record.get("history", [])
+    rows = "\n".join(
+        f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['accuracy']:.2f}% | "
+        f"{e.get('val_loss', float('nan')):.4f} | {100 * e.get('val_accuracy', float('nan')):.2f}% "
+        f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['images_per_s']:.0f} |" for e in hist)
+    train_text = "no train.json beside the weights: training details unknown.\n"
+    if record:
+        train_text = (
+            f"Trained with\n\n```bash\n{record['command']}\n```\n\n"
+            f"- {record['epochs']} epochs on {record['n_train']:,} MNIST training images; "
+            f"{record['n_val']:,} held out for validation (the test set is used only here).\n"
+            f"- Training time {record['train_seconds'] / 60:.1f} min (wall time of the whole "
+            f"command {record['wall_seconds'] / 60:.1f} min) on {record['machine']['cpus']} CPU "
+            f"cores ({record['machine']['platform']}).\n"
+            f"- Final validation accuracy {100 * record['val_accuracy']:.2f}%.\n"
+            f"- Settings: `{json.dumps(record['config'])}`.\n"
+            f"- Versions: `{json.dumps(record['versions'])}`.\n\n"
+            "| epoch | loss | acc | val loss | val acc | lr | s | img/s |\n"
+            "|---|---|---|---|---|---|---|---|\n" + rows + "\n")
+    card = (
+        f"# Model card: {record.get('model', weights.stem)}\n\n"
+        "Written by `scratchcnn evaluate --card`; every number below comes from "
+        "`scratchcnn train` (train.json) and `scratchcnn evaluate` (metrics.json).\n\n"
+        f"- Weights: `{weights.name}`, sha256 `{metrics['sha256']}`\n"
+        f"- Parameters: {result['num_params']:,}; batch-1 forward {result['batch1_forward_ms']:.2f} "
+        "ms (median of 200)\n"
+        "- Input: float32 pixels in [0, 1], shape (N, 1, 28, 28), white ink on black (MNIST); "
+        "normalisation happens inside the model.\n"
+        f"- **Test accuracy: {100 * result['accuracy']:.2f}%** ({result['correct']}/{result['n']}"
+        f" MNIST test images), test loss {result['loss']:.4f}\n"
+        f"- Per-class test accuracy (%), digits 0-9: {per_class}\n\n"
+        f"## Architecture\n\n```\n{result['summary']}\n```\n\n## Training\n\n{train_text}\n"
+        f"## Evaluation\n\n```\n{format_report(result)}\n```\n")
+    with atomic_open(weights.parent / "MODEL_CARD.md", "w") as f:
+        f.write(card)
+    return metrics
