@@ -68,6 +68,8 @@ def _cmd_bench_web(args) -> int:
           f"{r['clients']} clients, {r['requests']} requests")
     print(f"median {r['median_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  "
           f"{r['req_per_s']:.0f} req/s  errors {r['errors']}")
+    if r["ready_s"] is not None:
+        print(f"server ready {r['ready_s']:.2f} s after start (process start, weights, warm-up)")
     return 1 if r["errors"] else 0
 
 
