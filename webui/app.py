@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import sys
 import threading
 from pathlib import Path
@@ -39,12 +40,14 @@ def weights_dirs() -> list[Path]:
     """Where the shipped weights live: the source tree, then a regular (non-editable) install.
 
     A checkout or editable install finds `<repo>/weights/`; `pip install .` copies the same files
-    to `<prefix>/share/scratchcnn/weights/` (setup.cfg data_files).
+    to `<prefix>/share/scratchcnn/weights/` (setup.cfg data_files), `pip install --user .` to the
+    same folder under the user base (~/.local).
     """
     import scratchcnn
 
     repo = Path(scratchcnn.__file__).resolve().parent.parent / "weights"
-    return [repo, Path(sys.prefix) / "share" / "scratchcnn" / "weights"]
+    shared = Path("share") / "scratchcnn" / "weights"
+    return [repo, Path(sys.prefix) / shared, Path(site.getuserbase()) / shared]
 
 
 def find_weights(path: str | os.PathLike | None = None) -> Path:
