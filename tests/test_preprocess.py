@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digits import DIGITS, drawing
+from scratchcnn.model import load_model
 from scratchcnn.preprocess import (
     area_resize,
     decode_drawing,
@@ -16,6 +17,17 @@ from scratchcnn.preprocess import (
     render_strokes,
     to_mnist,
 )
+from webui.app import find_weights
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    return load_model(find_weights())  # the shipped weights (or $SCRATCHCNN_WEIGHTS)
+
+
+def _predict(model, drawings) -> list[int]:
+    x = np.stack([to_mnist(d) for d in drawings])[:, None]  # (N, 1, 28, 28)
+    return model.predict(x).tolist()
 
 
 def _com(x):
@@ -100,6 +112,20 @@ def test_small_in_corner_and_large_in_middle_give_nearly_the_same_input(digit):
     a, b = to_mnist(small), to_mnist(large)
     assert np.abs(a - b).mean() < 0.03, f"mean abs difference {np.abs(a - b).mean():.3f}"
     assert np.abs(a - b).max() < 0.25
+
+
+def test_small_in_corner_and_large_in_middle_get_the_same_prediction(shipped_model):
+    digits = sorted(DIGITS)
+    small = [drawing(d, canvas=400, left=8, top=8, size=60, brush=6) for d in digits]
+    large = [drawing(d, canvas=400, left=50, top=50, size=300, brush=30) for d in digits]
+    assert _predict(shipped_model, small) == digits
+    assert _predict(shipped_model, large) == digits
+
+
+@pytest.mark.parametrize("brush", [4, 10, 40])
+def test_thin_and_thick_strokes_are_recognised(shipped_model, brush):
+    digits = sorted(DIGITS)
+    assert _predict(shipped_model, [drawing(d, size=200, brush=brush) for d in digits]) == digits
 
 
 def test_thin_and_thick_strokes_fill_the_same_box():
