@@ -86,9 +86,7 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray:
     """
     pixels = np.asarray(pixels)
     if pixels.ndim != 2 or pixels.dtype != np.uint8:
-        raise ValueError(
-            f"expected a 2-D uint8 drawing, got shape {pixels.shape} and dtype {pixels.dtype}"
-        )
+        raise ValueError(f"expected a 2-D uint8 drawing, got shape {pixels.shape} and dtype {pixels.dtype}")
     rows = np.flatnonzero(pixels.any(axis=1))
     cols = np.flatnonzero(pixels.any(axis=0))
     if rows.size == 0:

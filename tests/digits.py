@@ -13,8 +13,10 @@ from scratchcnn.preprocess import render_strokes
 
 def _arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
     """Points on an ellipse from start to end angle (degrees, 0 = right, 90 = down)."""
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in np.linspace(start_deg, end_deg, n)]
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in np.linspace(start_deg, end_deg, n)
+    ]
 
 
 DIGITS = {
@@ -36,7 +38,8 @@ def place(strokes, left: float, top: float, size: float):
     return [[(left + x * size, top + y * size) for x, y in stroke] for stroke in strokes]
 
 
-def drawing(digit: int, canvas: int = 280, left: float = 40, top: float = 40, size: float = 200,
-            brush: float = 18) -> np.ndarray:
+def drawing(
+    digit: int, canvas: int = 280, left: float = 40, top: float = 40, size: float = 200, brush: float = 18
+) -> np.ndarray:
     """A canvas x canvas uint8 drawing of `digit`. Shapes: -> (canvas, canvas)"""
     return render_strokes(place(DIGITS[digit], left, top, size), canvas, canvas, brush)

@@ -21,9 +21,16 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("SCRATCHCNN_CHROMIUM", "/usr/bin/chromium")
 # without the networking flags Chromium stalls on start-up in a sandbox with no internet
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 INSTALL = "apt-get install -y chromium && pip install playwright"
 SCREENSHOTS = Path(os.environ.get("SCRATCHCNN_SCREENSHOTS", "test-screenshots"))
 CANVAS = 280  # the page's canvas resolution; strokes below are in its pixels
@@ -84,8 +91,14 @@ def page(browser, server, request):
 
 @pytest.fixture
 def touch_page(browser, server, request):
-    state = _open(browser, server, request, has_touch=True,
-                  viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    state = _open(
+        browser,
+        server,
+        request,
+        has_touch=True,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+    )
     yield state[1]
     _close(*state, request)
 
@@ -132,14 +145,17 @@ def input_ink(page) -> float:
         let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i]; return s / 255; }""")
 
 
-@pytest.mark.parametrize("digit, left, top, size, brush", [
-    (7, 40, 40, 200, 18),  # large and centred
-    (3, 10, 10, 90, 10),  # small, top-left corner
-    (0, 150, 120, 120, 14),  # bottom-right quarter
-    (4, 30, 60, 180, 30),  # thick brush
-    (2, 100, 20, 150, 6),  # thin brush
-    (8, 60, 40, 190, 18),
-])
+@pytest.mark.parametrize(
+    "digit, left, top, size, brush",
+    [
+        (7, 40, 40, 200, 18),  # large and centred
+        (3, 10, 10, 90, 10),  # small, top-left corner
+        (0, 150, 120, 120, 14),  # bottom-right quarter
+        (4, 30, 60, 180, 30),  # thick brush
+        (2, 100, 20, 150, 6),  # thin brush
+        (8, 60, 40, 190, 18),
+    ],
+)
 def test_mouse_drawn_digit_is_recognised(page, digit, left, top, size, brush):
     page.get_by_label("Brush").fill(str(brush))
     mouse_draw(page, place(DIGITS[digit], left, top, size))

@@ -47,8 +47,13 @@ def test_area_resize_known_answer_averages_blocks():
     np.testing.assert_allclose(area_resize(img, 2, 2), expected)
 
 
-@given(h=st.integers(1, 40), w=st.integers(1, 40), oh=st.integers(1, 30), ow=st.integers(1, 30),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    oh=st.integers(1, 30),
+    ow=st.integers(1, 30),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_area_resize_preserves_mean_intensity(h, w, oh, ow, seed):
     img = np.random.default_rng(seed).random((h, w))
     out = area_resize(img, oh, ow)
@@ -97,8 +102,9 @@ def test_to_mnist_keeps_aspect_ratio():
 
 @given(cx=st.floats(40, 240), cy=st.floats(40, 240), r=st.floats(5, 38), brush=st.floats(2, 30))
 def test_to_mnist_centres_symmetric_shapes(cx, cy, r, brush):
-    ring = render_strokes([[(cx + r * np.cos(t), cy + r * np.sin(t))
-                            for t in np.linspace(0, 2 * np.pi, 30)]], 280, 280, brush)
+    ring = render_strokes(
+        [[(cx + r * np.cos(t), cy + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 30)]], 280, 280, brush
+    )
     x = to_mnist(ring)
     com = _com(x)
     assert abs(com[0] - 14) < 0.05 and abs(com[1] - 14) < 0.05, f"centre of mass {com}"

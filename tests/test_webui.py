@@ -43,8 +43,7 @@ def test_index_serves_the_page_with_test_hooks(client):
         assert f'data-testid="{hook}"' in res.text
 
 
-@pytest.mark.parametrize("path, ctype", [("/static/app.js", "javascript"),
-                                         ("/static/style.css", "text/css")])
+@pytest.mark.parametrize("path, ctype", [("/static/app.js", "javascript"), ("/static/style.css", "text/css")])
 def test_static_files_are_served(client, path, ctype):
     res = client.get(path)
     assert res.status_int == 200 and ctype in res.content_type
@@ -86,8 +85,11 @@ def test_predict_with_activations_adds_conv_and_pool_feature_maps(client, model)
     pixels = drawing(3)
     data = client.post_json("/api/predict?activations=1", body(pixels)).json
     x = to_mnist(pixels)[None, None]
-    expected = [(name, y[0]) for (name, y), layer in zip(model.activations(x), model.layers)
-                if type(layer).__name__ in ("Conv2D", "MaxPool2D")]
+    expected = [
+        (name, y[0])
+        for (name, y), layer in zip(model.activations(x), model.layers)
+        if type(layer).__name__ in ("Conv2D", "MaxPool2D")
+    ]
     assert [m["name"] for m in data["maps"]] == [name for name, _ in expected]
     for m, (_, y) in zip(data["maps"], expected):
         assert m["shape"] == list(y.shape)
@@ -129,8 +131,7 @@ def test_bad_json_bodies_answer_400_naming_the_problem(client, text, status, fra
 
 @pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", ""])
 def test_wrong_content_type_is_415(client, ctype):
-    res = client.post("/api/predict", json.dumps(body(drawing(1))), content_type=ctype,
-                      expect_errors=True)
+    res = client.post("/api/predict", json.dumps(body(drawing(1))), content_type=ctype, expect_errors=True)
     assert_json_error(res, 415, "Content-Type must be application/json")
 
 
@@ -155,8 +156,7 @@ def test_unknown_route_is_404_and_wrong_method_is_405(client):
 def test_a_failing_model_answers_500_without_a_traceback(capsys):
     wrong = build_model("convnet")
     wrong.input_shape = (1, 32, 32)  # a model that cannot take a 28x28 input
-    res = TestApp(create_app(wrong)).post_json("/api/predict", body(drawing(1)),
-                                               expect_errors=True)
+    res = TestApp(create_app(wrong)).post_json("/api/predict", body(drawing(1)), expect_errors=True)
     assert_json_error(res, 500, "internal server error")
     assert "expected input of shape" not in res.text
     assert "Traceback" in capsys.readouterr().err  # the operator still sees it
@@ -189,8 +189,7 @@ def test_find_weights_without_shipped_weights_names_the_option(tmp_path, monkeyp
         find_weights()
 
 
-def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_path, monkeypatch,
-                                                                          model):
+def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_path, monkeypatch, model):
     monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
     folder = tmp_path / "weights"
     monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "empty", folder])

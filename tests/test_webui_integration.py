@@ -45,11 +45,14 @@ def test_serve_prints_its_address_and_answers_healthz(server):
 
 
 @pytest.mark.parametrize("digit", sorted(DIGITS))
-@pytest.mark.parametrize("canvas, left, top, size, brush", [
-    (280, 40, 40, 200, 18),  # the page's default: large, centred
-    (280, 190, 10, 70, 6),  # small, top-right corner
-    (600, 50, 300, 250, 40),  # another canvas size, bottom-left, thick brush
-])
+@pytest.mark.parametrize(
+    "canvas, left, top, size, brush",
+    [
+        (280, 40, 40, 200, 18),  # the page's default: large, centred
+        (280, 190, 10, 70, 6),  # small, top-right corner
+        (600, 50, 300, 250, 40),  # another canvas size, bottom-left, thick brush
+    ],
+)
 def test_drawn_digits_are_recognised(server, digit, canvas, left, top, size, brush):
     pixels = drawing(digit, canvas=canvas, left=left, top=top, size=size, brush=brush)
     status, _, data = server.post_json("/api/predict", body(pixels))
@@ -102,23 +105,27 @@ def test_body_over_one_mebibyte_is_413(server):
 def test_lying_content_length_is_answered_not_hung(server):
     # declares 2 MiB, sends a few bytes: refused on the header alone
     with socket.create_connection((server.host, server.port), timeout=10) as s:
-        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 2097152\r\n\r\n{}")
+        s.sendall(
+            b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2097152\r\n\r\n{}"
+        )
         head = s.recv(4096)
     assert b" 413 " in head.split(b"\r\n")[0]
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-near_payloads = st.fixed_dictionaries({}, optional={
-    "width": st.integers(-5, 3000) | json_values,
-    "height": st.integers(-5, 3000) | json_values,
-    "pixels": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()) | json_values,
-})
+near_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "width": st.integers(-5, 3000) | json_values,
+        "height": st.integers(-5, 3000) | json_values,
+        "pixels": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()) | json_values,
+    },
+)
 junk_bodies = st.one_of(
     st.binary(max_size=512),
     st.text(max_size=256).map(str.encode),
@@ -130,8 +137,7 @@ junk_bodies = st.one_of(
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=junk_bodies)
 def test_junk_bodies_get_a_json_answer_never_a_500(server, raw):
-    status, res, data = server.request("POST", "/api/predict", raw,
-                                       {"Content-Type": "application/json"})
+    status, res, data = server.request("POST", "/api/predict", raw, {"Content-Type": "application/json"})
     assert status in (200, 400), (status, data)
     assert isinstance(data, dict)
     assert ("digit" in data) if status == 200 else ("error" in data)

@@ -25,8 +25,9 @@ class Server:
             cmd += ["--weights", str(weights)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.errors: list[str] = []  # stderr, drained so a chatty server never blocks on it
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -48,11 +49,12 @@ class Server:
             except queue.Empty:
                 if self.proc.poll() is not None:
                     time.sleep(0.2)
-                    raise RuntimeError(f"server exited ({self.proc.returncode}): "
-                                       f"{''.join(self.errors)}") from None
+                    raise RuntimeError(
+                        f"server exited ({self.proc.returncode}): {''.join(self.errors)}"
+                    ) from None
                 continue
             if "http://" in line:
-                return line[line.index("http://"):].split()[0]
+                return line[line.index("http://") :].split()[0]
         self.stop()
         raise RuntimeError("server did not print its address in time")
 

@@ -60,8 +60,9 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
     if path:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist (given by --weights "
-                                    "or SCRATCHCNN_WEIGHTS)")
+            raise FileNotFoundError(
+                f"weights file {path} does not exist (given by --weights or SCRATCHCNN_WEIGHTS)"
+            )
         return path
     for folder in weights_dirs():
         candidates = sorted(folder.glob("*.npz"))
@@ -112,8 +113,12 @@ def describe_model(model, card: dict | None) -> dict:
     """What GET /api/model answers: architecture, parameter count, accuracy from the card."""
     card = card or {}
     layers = [
-        {"name": f"{i}:{type(layer).__name__}", "type": type(layer).__name__,
-         "config": layer.config(), "params": int(sum(p.size for p in layer.params.values()))}
+        {
+            "name": f"{i}:{type(layer).__name__}",
+            "type": type(layer).__name__,
+            "config": layer.config(),
+            "params": int(sum(p.size for p in layer.params.values())),
+        }
         for i, layer in enumerate(model.layers)
     ]
     return {
@@ -135,8 +140,7 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     x = preprocess.to_mnist(pixels)
     answer = {"input": np.round(x, 4).tolist()}
     if not preprocess.has_ink(pixels):
-        return {**answer, "digit": None, "probabilities": None,
-                "message": "nothing drawn yet: draw a digit"}
+        return {**answer, "digit": None, "probabilities": None, "message": "nothing drawn yet: draw a digit"}
     batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
     proba = model.predict_proba(batch)[0]
     answer.update(digit=int(proba.argmax()), probabilities=[float(p) for p in proba])

@@ -52,8 +52,10 @@ def _one_blas_thread() -> None:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        print("scratchcnn: threadpoolctl is missing; set OPENBLAS_NUM_THREADS=1 for lower latency",
-              file=sys.stderr)
+        print(
+            "scratchcnn: threadpoolctl is missing; set OPENBLAS_NUM_THREADS=1 for lower latency",
+            file=sys.stderr,
+        )
         return
     threadpool_limits(limits=1, user_api="blas")
 
@@ -72,8 +74,10 @@ def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str =
 
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        print(f"scratchcnn: serving {path} at http://{shown}:{bound_port}/ "
-              f"({server}; Ctrl+C to stop)", flush=True)
+        print(
+            f"scratchcnn: serving {path} at http://{shown}:{bound_port}/ ({server}; Ctrl+C to stop)",
+            flush=True,
+        )
 
     class ThreadedWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True  # a stuck client never blocks shutdown
@@ -106,8 +110,12 @@ def _post(url: urllib.parse.SplitResult, body: bytes, timeout: float) -> tuple[i
     start = time.perf_counter()
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
     try:
-        conn.request("POST", url.path + ("?" + url.query if url.query else ""), body,
-                     {"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            url.path + ("?" + url.query if url.query else ""),
+            body,
+            {"Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         resp.read()
         status = resp.status
@@ -143,8 +151,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def bench_web(url: str | None = None, clients: int = 4, requests: int = 400, size: int = 280,
-              activations: bool = False, weights=None, server: str = "wsgiref") -> dict:
+def bench_web(
+    url: str | None = None,
+    clients: int = 4,
+    requests: int = 400,
+    size: int = 280,
+    activations: bool = False,
+    weights=None,
+    server: str = "wsgiref",
+) -> dict:
     """Time POST /api/predict from `clients` threads; starts a local server unless `url` is given.
 
     Returns {"median_ms", "p90_ms", "req_per_s", "errors", "requests", "clients", "body_bytes",
@@ -161,11 +176,13 @@ def bench_web(url: str | None = None, clients: int = 4, requests: int = 400, siz
     try:
         wait_until_up(url, proc=proc)
         ready_s = time.perf_counter() - started if proc is not None else None
-        target = urllib.parse.urlsplit(urllib.parse.urljoin(
-            url, "api/predict" + ("?activations=1" if activations else "")))
+        target = urllib.parse.urlsplit(
+            urllib.parse.urljoin(url, "api/predict" + ("?activations=1" if activations else ""))
+        )
         pixels = sample_drawing(size)
-        body = json.dumps({"width": size, "height": size,
-                           "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}).encode()
+        body = json.dumps(
+            {"width": size, "height": size, "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
+        ).encode()
         for _ in range(10):  # warm-up, not timed
             _post(target, body, 10.0)
         times, statuses = [], []
@@ -191,6 +208,13 @@ def bench_web(url: str | None = None, clients: int = 4, requests: int = 400, siz
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
     ms = np.array(times) * 1e3
-    return {"requests": len(times), "clients": clients, "body_bytes": len(body), "ready_s": ready_s,
-            "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
-            "req_per_s": len(times) / wall, "errors": sum(s != 200 for s in statuses)}
+    return {
+        "requests": len(times),
+        "clients": clients,
+        "body_bytes": len(body),
+        "ready_s": ready_s,
+        "median_ms": float(np.median(ms)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "req_per_s": len(times) / wall,
+        "errors": sum(s != 200 for s in statuses),
+    }
