@@ -183,6 +183,8 @@
     }
   }
 
+  const withArticle = (d) => (d === 8 ? "an " : "a ") + d; // "a 7", "an 8"
+
   function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1) + "%"; }
 
   function show(data) {
@@ -194,7 +196,7 @@
       confidenceEl.textContent = "Draw a digit in the black square.";
       announceEl.textContent = "Canvas is empty.";
     } else {
-      confidenceEl.textContent = pct(probs[d]) + " sure it is a " + d;
+      confidenceEl.textContent = pct(probs[d]) + " sure it is " + withArticle(d);
       announceEl.textContent = "Prediction " + d + ", " + pct(probs[d]) + " sure.";
     }
     [...barsEl.children].forEach((li, k) => {
@@ -291,6 +293,7 @@
     do { t = Math.floor(Math.random() * 10); } while (t === challenge.target);
     challenge.target = t;
     $("challenge-target").textContent = String(t);
+    $("challenge-article").textContent = t === 8 ? "an" : "a";
     $("challenge-feedback").textContent = "";
     $("challenge-feedback").className = "feedback";
     clearAll();
@@ -301,17 +304,17 @@
     if (inFlight || pending) { waiters.push(judge); return; }
     const fb = $("challenge-feedback");
     if (!latest || latest.digit === null) {
-      fb.textContent = "Draw a " + challenge.target + " first.";
+      fb.textContent = "Draw " + withArticle(challenge.target) + " first.";
       fb.className = "feedback";
       return;
     }
     challenge.tries += 1;
     if (latest.digit === challenge.target) {
       challenge.right += 1;
-      fb.textContent = "Yes! That is a " + challenge.target + ".";
+      fb.textContent = "Yes! That is " + withArticle(challenge.target) + ".";
       fb.className = "feedback good";
     } else {
-      fb.textContent = "Hmm, that looks like a " + latest.digit + ", not a " + challenge.target + ".";
+      fb.textContent = "Hmm, that looks like " + withArticle(latest.digit) + ", not " + withArticle(challenge.target) + ".";
       fb.className = "feedback bad";
     }
     $("challenge-score").textContent = challenge.right + " / " + challenge.tries;
