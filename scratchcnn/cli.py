@@ -58,6 +58,12 @@ def _cmd_serve(args) -> int:
     return serve(args.weights, args.host, args.port, args.server)
 
 
+def _cmd_bench(args) -> int:
+    from .bench import main
+
+    return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
+
+
 def _cmd_bench_web(args) -> int:
     from webui.server import bench_web
 
@@ -157,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default="wsgiref",
                    help="any server Bottle supports, e.g. waitress or cheroot (default: wsgiref)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("bench", help="time training and inference of the reference network "
+                       "(beside PyTorch when installed)")
+    p.add_argument("--quick", action="store_true", help="a few repetitions only: seconds, not minutes")
+    p.add_argument("--json", action="store_true", help="print every figure as JSON instead of a table")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("bench-web", help="time POST /api/predict from a few concurrent clients")
     p.add_argument("--url", help="a running server (default: start one on a free local port)")

@@ -1,0 +1,399 @@
+"""`scratchcnn bench`: how fast the reference network trains and predicts, beside PyTorch.
+
+Everything is measured in one process, and when PyTorch is installed (an optional extra, never a
+dependency) the same network in PyTorch (2 threads) is timed interleaved with ours, block by
+block, so both see the same machine load; only those same-run ratios mean anything on a shared
+CPU. Every figure is a median over repetitions after a warm-up, with the min-max beside it.
+"""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .layers import Conv2D, MaxPool2D
+from .losses import softmax, softmax_cross_entropy
+from .model import _blas_limit
+from .optim import SGD
+from .zoo import build_model
+
+MODEL = "convnet"
+EPOCH = 60_000
+TORCH_THREADS = 2
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def _stats(values: list[float]) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
+            "p90": float(np.percentile(v, 90)), "n": int(v.size)}
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def system_info() -> dict:
+    """Versions, CPU, BLAS library and threads, and the OpenBLAS variables that were set."""
+    import numba
+
+    from . import model
+
+    info = {"scratchcnn": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+            "machine": platform.node(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+            "load_average": list(os.getloadavg()), "scratchcnn_blas_threads": model.BLAS_THREADS,
+            "numba_kernels": "serial", "env": {k: os.environ.get(k) for k in BLAS_ENV}}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: lib.get(k) for k in ("internal_api", "version", "architecture",
+                                                 "num_threads", "threading_layer", "prefix")}
+                        for lib in threadpool_info() if lib.get("user_api") == "blas"]
+        info["blas_source"] = "threadpoolctl"
+    except ImportError:
+        config = np.show_config(mode="dicts")
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        info["blas"] = [{"internal_api": blas.get("name"), "version": blas.get("version"),
+                         "num_threads": None}]
+        info["blas_source"] = "numpy config"
+    return info
+
+
+# ---- the two implementations, behind the same small interface ----------------------------------
+
+
+class _Ours:
+    name = "scratchcnn"
+
+    def __init__(self, seed: int = 0):
+        self.model = build_model(MODEL, seed=seed)
+        self.opt = SGD(self.model, lr=0.01, momentum=0.9)
+
+    def train_step(self, x, y):
+        loss, dlogits = softmax_cross_entropy(self.model.forward(x, training=True), y)
+        self.model.backward(dlogits)
+        self.opt.step()
+
+    def predict(self, x):
+        return softmax(self.model.forward(x))
+
+
+class _Torch:
+    name = "pytorch"
+
+    def __init__(self, ours: _Ours):
+        import torch
+
+        self.torch = torch
+        torch.set_num_threads(TORCH_THREADS)
+        nn = torch.nn
+        self.model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+        with torch.no_grad():  # same starting weights as ours (Dense W is (D, M), Linear's (M, D))
+            for i, layer in enumerate(self.model):
+                if hasattr(layer, "weight"):
+                    W = ours.model.layers[i].params["W"]
+                    layer.weight.copy_(torch.from_numpy(W if W.ndim == 4 else W.T.copy()))
+                    layer.bias.copy_(torch.from_numpy(ours.model.layers[i].params["b"]))
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+
+    def train_step(self, x, y):
+        torch = self.torch
+        self.opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(self.model(torch.from_numpy(x)),
+                                                 torch.from_numpy(y))
+        loss.backward()
+        self.opt.step()
+
+    def predict(self, x):
+        with self.torch.inference_mode():
+            return self.torch.softmax(self.model(self.torch.from_numpy(x)), dim=1).numpy()
+
+
+def _load_torch(ours):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None, "not installed (optional: pip install torch==2.13.0)"
+    return _Torch(ours), f"torch {torch.__version__}, {TORCH_THREADS} threads"
+
+
+# ---- measurements ----------------------------------------------------------------------------
+
+
+def _batch(N: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.random((N, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, N).astype(np.int64)
+
+
+def _interleaved(impls, fn, reps: int, warmup: int = 1) -> dict:
+    """Time fn(impl) for every impl in turn, reps rounds, after warm-up; seconds per call."""
+    for impl in impls:
+        for _ in range(warmup):
+            fn(impl)
+    times = {impl.name: [] for impl in impls}
+    for _ in range(reps):
+        for impl in impls:
+            t = time.perf_counter()
+            fn(impl)
+            times[impl.name].append(time.perf_counter() - t)
+    return times
+
+
+def bench_training(impls, N: int, steps: int, reps: int) -> dict:
+    """Images/s of forward + backward + SGD step at batch N (blocks of `steps` steps)."""
+    x, y = _batch(N)
+
+    def block(impl):
+        for _ in range(steps):
+            impl.train_step(x, y)
+
+    times = _interleaved(impls, block, reps)
+    out = {}
+    for name, ts in times.items():
+        rate = [N * steps / t for t in ts]
+        s = _stats(rate)
+        out[name] = {"images_per_s": s, "epoch_s": EPOCH / s["median"]}
+    return out
+
+
+def bench_latency(impls, calls: int, rounds: int) -> dict:
+    """Batch-1 prediction latency in microseconds (median and p90 over every call)."""
+    x, _ = _batch(1, seed=1)
+    lat = {impl.name: [] for impl in impls}
+
+    def block(impl):
+        for _ in range(calls):
+            t = time.perf_counter()
+            impl.predict(x)
+            lat[impl.name].append((time.perf_counter() - t) * 1e6)
+
+    _interleaved(impls, block, rounds)
+    return {name: _stats(v[calls:]) for name, v in lat.items()}  # drop the warm-up block
+
+
+def bench_throughput(impls, N: int, reps: int) -> dict:
+    """Inference images/s at batch N."""
+    x, _ = _batch(N, seed=2)
+    times = _interleaved(impls, lambda impl: impl.predict(x), reps)
+    return {name: _stats([N / t for t in ts]) for name, ts in times.items()}
+
+
+def bench_layers(N: int, reps: int) -> list[dict]:
+    """Per-layer forward and backward milliseconds of our network at batch N (training mode)."""
+    model = build_model(MODEL)
+    x, y = _batch(N)
+    fw = [[] for _ in model.layers]
+    bw = [[] for _ in model.layers]
+    with _blas_limit():  # as Sequential.forward/backward run them
+        for r in range(reps + 1):
+            a = x
+            for i, layer in enumerate(model.layers):
+                t = time.perf_counter()
+                a = layer.forward(a, training=True)
+                fw[i].append(time.perf_counter() - t)
+            _, d = softmax_cross_entropy(a, y)
+            for i in reversed(range(len(model.layers))):
+                t = time.perf_counter()
+                d = model.layers[i].backward(d)
+                bw[i].append(time.perf_counter() - t)
+    return [{"layer": f"{i} {layer.describe()}", "forward_ms": float(np.median(fw[i][1:])) * 1e3,
+             "backward_ms": float(np.median(bw[i][1:])) * 1e3}
+            for i, layer in enumerate(model.layers)]
+
+
+def _fwd_bwd(layer, x) -> float:
+    t = time.perf_counter()
+    y = layer.forward(x, training=True)
+    layer.backward(np.ones_like(y))
+    return time.perf_counter() - t
+
+
+def bench_fast_vs_naive(N: int, naive_reps: int, fast_reps: int) -> dict:
+    """naive / fast time of forward + backward: Conv2D(1->32, 3x3) on (N, 1, 28, 28) inputs and
+    MaxPool2D(2) on its (N, 32, 26, 26) output."""
+    rng = np.random.default_rng(3)
+    x_conv = rng.random((N, 1, 28, 28), dtype=np.float32)
+    x_pool = rng.standard_normal((N, 32, 26, 26), dtype=np.float32)
+    out = {}
+    for name, make, x in (("Conv2D(1->32, 3x3)", lambda impl: Conv2D(1, 32, 3, impl=impl, rng=0),
+                           x_conv),
+                          ("MaxPool2D(2x2)", lambda impl: MaxPool2D(2, impl=impl), x_pool)):
+        times = {}
+        for impl, reps in (("fast", fast_reps), ("naive", naive_reps)):
+            layer = make(impl)
+            with _blas_limit():
+                _fwd_bwd(layer, x[:1])  # warm-up (compiles the kernels on a cold cache)
+                times[impl] = _stats([_fwd_bwd(layer, x) for _ in range(reps)])["median"]
+        out[name] = {"input": list(x.shape), "fast_ms": times["fast"] * 1e3,
+                     "naive_ms": times["naive"] * 1e3, "ratio": times["naive"] / times["fast"]}
+    return out
+
+
+_CHILD = """
+import json, resource, time, sys
+t0 = time.perf_counter()
+import numpy as np
+from scratchcnn.bench import _rss_probe
+print(json.dumps(_rss_probe(int(sys.argv[1]), t0)))
+"""
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rss_probe(steps: int, t0: float) -> dict:
+    """In a fresh process: first prediction time, then a batch-128 training loop's memory."""
+    ours = _Ours()
+    x, y = _batch(128)
+    ours.predict(x[:1])
+    first = time.perf_counter() - t0
+    rss = []
+    for _ in range(steps):
+        ours.train_step(x, y)
+        rss.append(_rss_mib())
+    return {"first_prediction_s": first, "rss_mib_after_steps": rss,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bench_memory(steps: int) -> dict:
+    """Peak RSS of a batch-128 training loop, and the RSS growth over its second half, measured
+    in a fresh process (which also times import + build + first prediction)."""
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(steps)], capture_output=True,
+                          text=True, timeout=600)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    rss = r.pop("rss_mib_after_steps")
+    half = len(rss) // 2
+    r["growth_mib_second_half"] = rss[-1] - rss[half] if rss else 0.0
+    r["steps"] = steps
+    return r
+
+
+def run(quick: bool = False, use_torch: bool = True, progress=None) -> dict:
+    """Every figure of the benchmark as one JSON-safe dict."""
+    say = progress or (lambda msg: None)
+    reps = 3 if quick else 7
+    result = {"quick": quick, "model": MODEL, "system": system_info()}
+    ours = _Ours()
+    other, torch_note = _load_torch(ours) if use_torch else (None, "skipped (--no-torch)")
+    result["system"]["torch"] = torch_note
+    impls = [ours] + ([other] if other else [])
+    result["training"] = {}
+    for N in (64, 128):
+        say(f"training at batch {N}")
+        result["training"][str(N)] = bench_training(impls, N, steps=2 if quick else 5, reps=reps)
+    say("batch-1 latency")
+    result["latency_b1_us"] = bench_latency(impls, calls=20 if quick else 100, rounds=reps)
+    say("batch-1000 throughput")
+    result["inference_b1000"] = bench_throughput(impls, 1000, reps=2 if quick else 5)
+    say("per-layer breakdown")
+    result["layers_b128"] = bench_layers(128, reps=2 if quick else 7)
+    say("fast vs naive (the naive conv takes a while)")
+    result["fast_vs_naive"] = bench_fast_vs_naive(2 if quick else 64, naive_reps=1,
+                                                  fast_reps=3 if quick else 7)
+    say("memory (fresh process)")
+    result["memory_b128"] = bench_memory(6 if quick else 30)
+    if other:
+        r = result["ratios_vs_pytorch"] = {}
+        for N in ("64", "128"):
+            t = result["training"][N]
+            r[f"training_b{N}_throughput"] = (t["scratchcnn"]["images_per_s"]["median"]
+                                             / t["pytorch"]["images_per_s"]["median"])
+        lat = result["latency_b1_us"]
+        r["latency_b1"] = lat["scratchcnn"]["median"] / lat["pytorch"]["median"]
+        inf = result["inference_b1000"]
+        r["inference_b1000_throughput"] = inf["scratchcnn"]["median"] / inf["pytorch"]["median"]
+    result["system"]["load_average_end"] = list(os.getloadavg())
+    return result
+
+
+def _mm(s: dict, fmt: str = ",.0f") -> str:
+    return f"{s['median']:{fmt}} ({s['min']:{fmt}}-{s['max']:{fmt}})"
+
+
+def format_table(r: dict) -> str:
+    """The human-readable report of run()'s result."""
+    s = r["system"]
+    names = list(r["training"]["64"])
+    lines = [f"scratchcnn {s['scratchcnn']} bench{' --quick' if r['quick'] else ''}: "
+             f"{r['model']}, float32, SGD momentum 0.9 - {s['date_utc']} UTC",
+             f"machine: {s['cpu']}, {s['cpu_count']} CPUs, load average "
+             f"{s['load_average'][0]:.1f} -> {s['load_average_end'][0]:.1f}",
+             f"numpy {s['numpy']}, numba {s['numba']} (kernels {s['numba_kernels']}), python "
+             f"{s['python']}; PyTorch: {s['torch']}"]
+    for lib in s["blas"]:
+        lines.append(f"BLAS ({s['blas_source']}): {lib.get('internal_api')} {lib.get('version')} "
+                     f"{lib.get('architecture') or ''}, {lib.get('num_threads')} threads by default,"
+                     f" {s['scratchcnn_blas_threads']} inside scratchcnn models")
+    env = ", ".join(f"{k}={v}" for k, v in s["env"].items() if v is not None)
+    lines.append(f"environment: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / thread variables set'}")
+    lines.append("")
+    lines.append("median (min-max)              " + "".join(f"{n:>26}" for n in names)
+                 + ("   ratio" if len(names) > 1 else ""))
+    ratios = r.get("ratios_vs_pytorch", {})
+
+    def row(label, cells, ratio=None):
+        lines.append(f"{label:<30}" + "".join(f"{c:>26}" for c in cells)
+                     + (f"   {ratio:.2f}x" if ratio is not None else ""))
+
+    for N in ("64", "128"):
+        t = r["training"][N]
+        row(f"training b{N}, images/s", [_mm(t[n]["images_per_s"]) for n in names],
+            ratios.get(f"training_b{N}_throughput"))
+        row("  seconds per 60k epoch", [f"{t[n]['epoch_s']:.1f}" for n in names])
+    lat = r["latency_b1_us"]
+    row("batch-1 latency, us", [_mm(lat[n]) for n in names], ratios.get("latency_b1"))
+    row("  p90, us", [f"{lat[n]['p90']:,.0f}" for n in names])
+    row("inference b1000, images/s", [_mm(r["inference_b1000"][n]) for n in names],
+        ratios.get("inference_b1000_throughput"))
+    if ratios:
+        lines.append("ratio = scratchcnn / PyTorch, same run (throughput: higher is better; "
+                     "latency: lower is better)")
+    lines.append("")
+    lines.append("per layer, batch 128, ms      forward  backward")
+    total_f = total_b = 0.0
+    for L in r["layers_b128"]:
+        lines.append(f"  {L['layer']:<28}{L['forward_ms']:>7.2f}  {L['backward_ms']:>8.2f}")
+        total_f, total_b = total_f + L["forward_ms"], total_b + L["backward_ms"]
+    lines.append(f"  {'total':<28}{total_f:>7.2f}  {total_b:>8.2f}")
+    lines.append("")
+    lines.append("fast vs naive, forward + backward")
+    for name, v in r["fast_vs_naive"].items():
+        lines.append(f"  {name:<20} input {tuple(v['input'])}: fast {v['fast_ms']:.2f} ms, "
+                     f"naive {v['naive_ms']:,.0f} ms -> fast is {v['ratio']:,.0f}x faster")
+    m = r["memory_b128"]
+    lines.append("")
+    if "error" in m:
+        lines.append(f"memory: probe failed: {m['error']}")
+    else:
+        lines.append(f"memory, fresh process, batch-128 training loop ({m['steps']} steps): peak RSS "
+                     f"{m['peak_rss_mib']:.0f} MiB, growth over the second half "
+                     f"{m['growth_mib_second_half']:+.1f} MiB; import + build + first prediction "
+                     f"{m['first_prediction_s']:.2f} s")
+    return "\n".join(lines)
+
+
+def main(quick: bool = False, as_json: bool = False, use_torch: bool = True) -> int:
+    progress = None if as_json else (lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
+    result = run(quick=quick, use_torch=use_torch, progress=progress)
+    print(json.dumps(result, indent=2) if as_json else format_table(result))
+    return 0
