@@ -31,8 +31,13 @@ BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OM
 
 def _stats(values: list[float]) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "p90": float(np.percentile(v, 90)), "n": int(v.size)}
+    return {
+        "median": float(np.median(v)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "p90": float(np.percentile(v, 90)),
+        "n": int(v.size),
+    }
 
 
 def _cpu_name() -> str:
@@ -52,23 +57,45 @@ def system_info() -> dict:
 
     from . import model
 
-    info = {"scratchcnn": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
-            "machine": platform.node(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-            "load_average": list(os.getloadavg()), "scratchcnn_blas_threads": model.BLAS_THREADS,
-            "numba_kernels": "serial", "env": {k: os.environ.get(k) for k in BLAS_ENV}}
+    info = {
+        "scratchcnn": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.node(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "load_average": list(os.getloadavg()),
+        "scratchcnn_blas_threads": model.BLAS_THREADS,
+        "numba_kernels": "serial",
+        "env": {k: os.environ.get(k) for k in BLAS_ENV},
+    }
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{k: lib.get(k) for k in ("internal_api", "version", "architecture",
-                                                 "num_threads", "threading_layer", "prefix")}
-                        for lib in threadpool_info() if lib.get("user_api") == "blas"]
+        info["blas"] = [
+            {
+                k: lib.get(k)
+                for k in (
+                    "internal_api",
+                    "version",
+                    "architecture",
+                    "num_threads",
+                    "threading_layer",
+                    "prefix",
+                )
+            }
+            for lib in threadpool_info()
+            if lib.get("user_api") == "blas"
+        ]
         info["blas_source"] = "threadpoolctl"
     except ImportError:
         config = np.show_config(mode="dicts")
         blas = config.get("Build Dependencies", {}).get("blas", {})
-        info["blas"] = [{"internal_api": blas.get("name"), "version": blas.get("version"),
-                         "num_threads": None}]
+        info["blas"] = [
+            {"internal_api": blas.get("name"), "version": blas.get("version"), "num_threads": None}
+        ]
         info["blas_source"] = "numpy config"
     return info
 
@@ -102,8 +129,17 @@ class _Torch:
         torch.set_num_threads(TORCH_THREADS)
         nn = torch.nn
         self.model = nn.Sequential(
-            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(1600, 128),
+            nn.ReLU(),
+            nn.Linear(128, 10),
+        )
         with torch.no_grad():  # same starting weights as ours (Dense W is (D, M), Linear's (M, D))
             for i, layer in enumerate(self.model):
                 if hasattr(layer, "weight"):
@@ -115,8 +151,7 @@ class _Torch:
     def train_step(self, x, y):
         torch = self.torch
         self.opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(self.model(torch.from_numpy(x)),
-                                                 torch.from_numpy(y))
+        loss = torch.nn.functional.cross_entropy(self.model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
         self.opt.step()
 
@@ -201,7 +236,7 @@ def bench_layers(N: int, reps: int) -> list[dict]:
     fw = [[] for _ in model.layers]
     bw = [[] for _ in model.layers]
     with _blas_limit():  # as Sequential.forward/backward run them
-        for r in range(reps + 1):
+        for _ in range(reps + 1):  # the first round warms up
             a = x
             for i, layer in enumerate(model.layers):
                 t = time.perf_counter()
@@ -212,9 +247,14 @@ def bench_layers(N: int, reps: int) -> list[dict]:
                 t = time.perf_counter()
                 d = model.layers[i].backward(d)
                 bw[i].append(time.perf_counter() - t)
-    return [{"layer": f"{i} {layer.describe()}", "forward_ms": float(np.median(fw[i][1:])) * 1e3,
-             "backward_ms": float(np.median(bw[i][1:])) * 1e3}
-            for i, layer in enumerate(model.layers)]
+    return [
+        {
+            "layer": f"{i} {layer.describe()}",
+            "forward_ms": float(np.median(fw[i][1:])) * 1e3,
+            "backward_ms": float(np.median(bw[i][1:])) * 1e3,
+        }
+        for i, layer in enumerate(model.layers)
+    ]
 
 
 def _fwd_bwd(layer, x) -> float:
@@ -231,24 +271,28 @@ def bench_fast_vs_naive(N: int, naive_reps: int, fast_reps: int) -> dict:
     x_conv = rng.random((N, 1, 28, 28), dtype=np.float32)
     x_pool = rng.standard_normal((N, 32, 26, 26), dtype=np.float32)
     out = {}
-    for name, make, x in (("Conv2D(1->32, 3x3)", lambda impl: Conv2D(1, 32, 3, impl=impl, rng=0),
-                           x_conv),
-                          ("MaxPool2D(2x2)", lambda impl: MaxPool2D(2, impl=impl), x_pool)):
+    for name, make, x in (
+        ("Conv2D(1->32, 3x3)", lambda impl: Conv2D(1, 32, 3, impl=impl, rng=0), x_conv),
+        ("MaxPool2D(2x2)", lambda impl: MaxPool2D(2, impl=impl), x_pool),
+    ):
         times = {}
         for impl, reps in (("fast", fast_reps), ("naive", naive_reps)):
             layer = make(impl)
             with _blas_limit():
                 _fwd_bwd(layer, x[:1])  # warm-up (compiles the kernels on a cold cache)
                 times[impl] = _stats([_fwd_bwd(layer, x) for _ in range(reps)])["median"]
-        out[name] = {"input": list(x.shape), "fast_ms": times["fast"] * 1e3,
-                     "naive_ms": times["naive"] * 1e3, "ratio": times["naive"] / times["fast"]}
+        out[name] = {
+            "input": list(x.shape),
+            "fast_ms": times["fast"] * 1e3,
+            "naive_ms": times["naive"] * 1e3,
+            "ratio": times["naive"] / times["fast"],
+        }
     return out
 
 
 _CHILD = """
-import json, resource, time, sys
+import json, time, sys
 t0 = time.perf_counter()
-import numpy as np
 from scratchcnn.bench import _rss_probe
 print(json.dumps(_rss_probe(int(sys.argv[1]), t0)))
 """
@@ -257,6 +301,19 @@ print(json.dumps(_rss_probe(int(sys.argv[1]), t0)))
 def _rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not getrusage: ru_maxrss survives exec, so a child
+    started from a big parent (one holding PyTorch) would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _rss_probe(steps: int, t0: float) -> dict:
@@ -269,15 +326,15 @@ def _rss_probe(steps: int, t0: float) -> dict:
     for _ in range(steps):
         ours.train_step(x, y)
         rss.append(_rss_mib())
-    return {"first_prediction_s": first, "rss_mib_after_steps": rss,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"first_prediction_s": first, "rss_mib_after_steps": rss, "peak_rss_mib": _peak_rss_mib()}
 
 
 def bench_memory(steps: int) -> dict:
     """Peak RSS of a batch-128 training loop, and the RSS growth over its second half, measured
     in a fresh process (which also times import + build + first prediction)."""
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(steps)], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(steps)], capture_output=True, text=True, timeout=600
+    )
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1:]}
     r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -308,16 +365,18 @@ def run(quick: bool = False, use_torch: bool = True, progress=None) -> dict:
     say("per-layer breakdown")
     result["layers_b128"] = bench_layers(128, reps=2 if quick else 7)
     say("fast vs naive (the naive conv takes a while)")
-    result["fast_vs_naive"] = bench_fast_vs_naive(2 if quick else 64, naive_reps=1,
-                                                  fast_reps=3 if quick else 7)
+    result["fast_vs_naive"] = bench_fast_vs_naive(
+        2 if quick else 64, naive_reps=1, fast_reps=3 if quick else 7
+    )
     say("memory (fresh process)")
     result["memory_b128"] = bench_memory(6 if quick else 30)
     if other:
         r = result["ratios_vs_pytorch"] = {}
         for N in ("64", "128"):
             t = result["training"][N]
-            r[f"training_b{N}_throughput"] = (t["scratchcnn"]["images_per_s"]["median"]
-                                             / t["pytorch"]["images_per_s"]["median"])
+            r[f"training_b{N}_throughput"] = (
+                t["scratchcnn"]["images_per_s"]["median"] / t["pytorch"]["images_per_s"]["median"]
+            )
         lat = result["latency_b1_us"]
         r["latency_b1"] = lat["scratchcnn"]["median"] / lat["pytorch"]["median"]
         inf = result["inference_b1000"]
@@ -334,40 +393,57 @@ def format_table(r: dict) -> str:
     """The human-readable report of run()'s result."""
     s = r["system"]
     names = list(r["training"]["64"])
-    lines = [f"scratchcnn {s['scratchcnn']} bench{' --quick' if r['quick'] else ''}: "
-             f"{r['model']}, float32, SGD momentum 0.9 - {s['date_utc']} UTC",
-             f"machine: {s['cpu']}, {s['cpu_count']} CPUs, load average "
-             f"{s['load_average'][0]:.1f} -> {s['load_average_end'][0]:.1f}",
-             f"numpy {s['numpy']}, numba {s['numba']} (kernels {s['numba_kernels']}), python "
-             f"{s['python']}; PyTorch: {s['torch']}"]
+    lines = [
+        f"scratchcnn {s['scratchcnn']} bench{' --quick' if r['quick'] else ''}: "
+        f"{r['model']}, float32, SGD momentum 0.9 - {s['date_utc']} UTC",
+        f"machine: {s['cpu']}, {s['cpu_count']} CPUs, load average "
+        f"{s['load_average'][0]:.1f} -> {s['load_average_end'][0]:.1f}",
+        f"numpy {s['numpy']}, numba {s['numba']} (kernels {s['numba_kernels']}), python "
+        f"{s['python']}; PyTorch: {s['torch']}",
+    ]
     for lib in s["blas"]:
-        lines.append(f"BLAS ({s['blas_source']}): {lib.get('internal_api')} {lib.get('version')} "
-                     f"{lib.get('architecture') or ''}, {lib.get('num_threads')} threads by default,"
-                     f" {s['scratchcnn_blas_threads']} inside scratchcnn models")
+        lines.append(
+            f"BLAS ({s['blas_source']}): {lib.get('internal_api')} {lib.get('version')} "
+            f"{lib.get('architecture') or ''}, {lib.get('num_threads')} threads by default,"
+            f" {s['scratchcnn_blas_threads']} inside scratchcnn models"
+        )
     env = ", ".join(f"{k}={v}" for k, v in s["env"].items() if v is not None)
     lines.append(f"environment: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / thread variables set'}")
     lines.append("")
-    lines.append("median (min-max)              " + "".join(f"{n:>26}" for n in names)
-                 + ("   ratio" if len(names) > 1 else ""))
+    lines.append(
+        "median (min-max)              "
+        + "".join(f"{n:>26}" for n in names)
+        + ("   ratio" if len(names) > 1 else "")
+    )
     ratios = r.get("ratios_vs_pytorch", {})
 
     def row(label, cells, ratio=None):
-        lines.append(f"{label:<30}" + "".join(f"{c:>26}" for c in cells)
-                     + (f"   {ratio:.2f}x" if ratio is not None else ""))
+        lines.append(
+            f"{label:<30}"
+            + "".join(f"{c:>26}" for c in cells)
+            + (f"   {ratio:.2f}x" if ratio is not None else "")
+        )
 
     for N in ("64", "128"):
         t = r["training"][N]
-        row(f"training b{N}, images/s", [_mm(t[n]["images_per_s"]) for n in names],
-            ratios.get(f"training_b{N}_throughput"))
+        row(
+            f"training b{N}, images/s",
+            [_mm(t[n]["images_per_s"]) for n in names],
+            ratios.get(f"training_b{N}_throughput"),
+        )
         row("  seconds per 60k epoch", [f"{t[n]['epoch_s']:.1f}" for n in names])
     lat = r["latency_b1_us"]
     row("batch-1 latency, us", [_mm(lat[n]) for n in names], ratios.get("latency_b1"))
     row("  p90, us", [f"{lat[n]['p90']:,.0f}" for n in names])
-    row("inference b1000, images/s", [_mm(r["inference_b1000"][n]) for n in names],
-        ratios.get("inference_b1000_throughput"))
+    row(
+        "inference b1000, images/s",
+        [_mm(r["inference_b1000"][n]) for n in names],
+        ratios.get("inference_b1000_throughput"),
+    )
     if ratios:
-        lines.append("ratio = scratchcnn / PyTorch, same run (throughput: higher is better; "
-                     "latency: lower is better)")
+        lines.append(
+            "ratio = scratchcnn / PyTorch, same run (throughput: higher is better; latency: lower is better)"
+        )
     lines.append("")
     lines.append("per layer, batch 128, ms      forward  backward")
     total_f = total_b = 0.0
@@ -378,17 +454,21 @@ def format_table(r: dict) -> str:
     lines.append("")
     lines.append("fast vs naive, forward + backward")
     for name, v in r["fast_vs_naive"].items():
-        lines.append(f"  {name:<20} input {tuple(v['input'])}: fast {v['fast_ms']:.2f} ms, "
-                     f"naive {v['naive_ms']:,.0f} ms -> fast is {v['ratio']:,.0f}x faster")
+        lines.append(
+            f"  {name:<20} input {tuple(v['input'])}: fast {v['fast_ms']:.2f} ms, "
+            f"naive {v['naive_ms']:,.0f} ms -> fast is {v['ratio']:,.0f}x faster"
+        )
     m = r["memory_b128"]
     lines.append("")
     if "error" in m:
         lines.append(f"memory: probe failed: {m['error']}")
     else:
-        lines.append(f"memory, fresh process, batch-128 training loop ({m['steps']} steps): peak RSS "
-                     f"{m['peak_rss_mib']:.0f} MiB, growth over the second half "
-                     f"{m['growth_mib_second_half']:+.1f} MiB; import + build + first prediction "
-                     f"{m['first_prediction_s']:.2f} s")
+        lines.append(
+            f"memory, fresh process, batch-128 training loop ({m['steps']} steps): peak RSS "
+            f"{m['peak_rss_mib']:.0f} MiB, growth over the second half "
+            f"{m['growth_mib_second_half']:+.1f} MiB; import + build + first prediction "
+            f"{m['first_prediction_s']:.2f} s"
+        )
     return "\n".join(lines)
 
 
