@@ -9,6 +9,7 @@ atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for b
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -24,6 +25,9 @@ from .losses import softmax_cross_entropy
 SCHEDULES = ("constant", "cosine", "onecycle")
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.jsonl"
+# Thread settings change speed a lot on a shared machine, so a run records the ones that were set.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class TrainingDiverged(RuntimeError):
@@ -91,14 +95,15 @@ class _Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.label, self.total = f"epoch {epoch}/{epochs}", total
-        self.start, self.last, self.quarter = time.perf_counter(), 0.0, 0
+        self.start, self.last, self.quarter, self.shown = time.perf_counter(), 0.0, 0, -1
 
     def update(self, seen: int, done_here: int, loss: float, acc: float, force=False) -> None:
         now = time.perf_counter()
         quarter = 4 * seen // self.total
-        if not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter):
+        if (not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter)) or (
+                force and seen == self.shown):
             return
-        self.last, self.quarter = now, quarter
+        self.last, self.quarter, self.shown = now, quarter, seen
         rate = done_here / max(now - self.start, 1e-9)
         eta = (self.total - seen) / max(rate, 1e-9)
         filled = 24 * seen // self.total
@@ -191,13 +196,15 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
             if perm is None:
                 perm = rng.permutation(n)
             bar = _Progress(epoch + 1, epochs, n)
-            t0, seen_before = time.perf_counter(), sums[2]
+            t0, seen_before, aug_seconds = time.perf_counter(), sums[2], 0.0
             for b in range(start_batch, steps_per_epoch):
                 step = epoch * steps_per_epoch + b
                 idx = perm[b * batch_size : (b + 1) * batch_size]
                 x = data.to_input(images[idx], model.dtype)
                 if augment is not None:
+                    t_aug = time.perf_counter()
                     x = data.augment(x, rng, **augment)
+                    aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
                 optimizer.lr = lr_at(schedule, lr, step, total_steps)
                 logits = model.forward(x, training=True)
@@ -229,7 +236,8 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
-                      "lr": optimizer.lr, "seconds": seconds,
+                      "lr": lr_at(schedule, lr, (epoch + 1) * steps_per_epoch - 1, total_steps),
+                      "seconds": seconds, "augment_seconds": aug_seconds,
                       "images_per_s": (sums[2] - seen_before) / seconds}
             if val is not None and len(val[0]):
                 result = evaluate(model, *val)
@@ -278,10 +286,8 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
 
     Returns the training record that train.json holds (the test set is not touched here).
     """
-    import os
     import platform
-
-    import numba
+    from importlib.metadata import version
 
     from . import __version__
     from .zoo import build_model
@@ -306,15 +312,17 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
+    env = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}
     record = {
-        "model": model_name, "weights": weights.name, "command": command,
+        "model": model_name, "weights": weights.name, "environment": env,
+        "command": " ".join([*(f"{k}={v}" for k, v in env.items()), command]),
         "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
         "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
         "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
         "config": history["config"], "history": history["epochs"],
         "versions": {"scratchcnn": __version__, "numpy": np.__version__,
-                     "numba": numba.__version__, "python": platform.python_version()},
+                     "numba": version("numba"), "python": platform.python_version()},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine()},
     }
@@ -361,6 +369,7 @@ def write_model_card(weights, result: dict) -> dict:
         "test_n": result["n"], "test_loss": result["loss"],
         "per_class_accuracy": result["per_class_accuracy"], "confusion": result["confusion"],
         "batch1_forward_ms": result["batch1_forward_ms"], "num_params": result["num_params"],
+        "environment": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
         "training": record,
     }
     with atomic_open(weights.parent / "metrics.json", "w") as f:
@@ -370,7 +379,8 @@ def write_model_card(weights, result: dict) -> dict:
     rows = "\n".join(
         f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['accuracy']:.2f}% | "
         f"{e.get('val_loss', float('nan')):.4f} | {100 * e.get('val_accuracy', float('nan')):.2f}% "
-        f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['images_per_s']:.0f} |" for e in hist)
+        f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['augment_seconds']:.1f} | "
+        f"{e['images_per_s']:.0f} |" for e in hist)
     train_text = "no train.json beside the weights: training details unknown.\n"
     if record:
         train_text = (
@@ -383,8 +393,11 @@ def write_model_card(weights, result: dict) -> dict:
             f"- Final validation accuracy {100 * record['val_accuracy']:.2f}%.\n"
             f"- Settings: `{json.dumps(record['config'])}`.\n"
             f"- Versions: `{json.dumps(record['versions'])}`.\n\n"
-            "| epoch | loss | acc | val loss | val acc | lr | s | img/s |\n"
-            "|---|---|---|---|---|---|---|---|\n" + rows + "\n")
+            "Columns: training loss and accuracy (on augmented images), validation loss and "
+            "accuracy, last learning rate, seconds for the epoch (validation included), seconds "
+            "of it spent augmenting, training images per second.\n\n"
+            "| epoch | loss | acc | val loss | val acc | lr | s | augment s | img/s |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + rows + "\n")
     card = (
         f"# Model card: {record.get('model', weights.stem)}\n\n"
         "Written by `scratchcnn evaluate --card`; every number below comes from "

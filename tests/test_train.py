@@ -1,0 +1,197 @@
+"""scratchcnn.train: schedules, evaluation, checkpoints and resume, divergence, real-MNIST runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scratchcnn import data, train
+from scratchcnn.cli import main
+from scratchcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
+from scratchcnn.model import Sequential, load_model
+from scratchcnn.optim import SGD, Adam
+from test_data import mnist_dir_or_skip
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def tiny_model(seed: int = 0) -> Sequential:
+    rng = np.random.default_rng(seed)
+    return Sequential([Normalize(), Conv2D(1, 2, 3, rng=rng), ReLU(), MaxPool2D(2), Flatten(),
+                       Dense(2 * 13 * 13, 16, rng=rng), ReLU(), Dropout(0.3, seed=seed + 1),
+                       Dense(16, 10, rng=rng)])
+
+
+def toy_data(n: int = 80, seed: int = 0):
+    """Digits-shaped toy task: class k is a bright bar at row 2k + 4, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 * k + 4 : 2 * k + 6, 6:22] = 255
+    return images, labels
+
+
+FIT = dict(epochs=2, batch_size=32, lr=3e-3, schedule="onecycle", seed=3,
+           augment={"shift": 1.0, "rotate": 5.0, "scale": 0.05, "elastic": 2.0})
+
+
+def test_lr_schedules_known_values():
+    assert train.lr_at("onecycle", 1.0, 0, 100) == pytest.approx(1 / 25)
+    assert train.lr_at("onecycle", 1.0, 25, 100) == pytest.approx(1.0)
+    assert train.lr_at("onecycle", 1.0, 100, 100) == pytest.approx(1e-4)
+    assert train.lr_at("cosine", 2.0, 50, 100) == pytest.approx(1.0)
+    assert train.lr_at("constant", 0.5, 99, 100) == 0.5
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        train.lr_at("step", 1.0, 0, 10)
+
+
+def test_split_validation_is_disjoint_complete_and_seeded():
+    tr, va = train.split_validation(100, 20, seed=1)
+    assert len(va) == 20 and len(np.intersect1d(tr, va)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([tr, va])), np.arange(100))
+    np.testing.assert_array_equal(train.split_validation(100, 20, seed=1)[1], va)
+    assert not np.array_equal(train.split_validation(100, 20, seed=2)[1], va)
+    with pytest.raises(ValueError, match=r"validation size must be in \[0, 100\)"):
+        train.split_validation(100, 100, seed=0)
+
+
+class FixedModel:
+    """Predicts the class stored in the top-left pixel, to pin evaluate's bookkeeping."""
+
+    dtype = np.dtype(np.float32)
+
+    def forward(self, x, training=False):
+        predicted = np.rint(x[:, 0, 0, 0] * 255).astype(int)
+        return np.eye(10, dtype=np.float32)[predicted] * 5
+
+
+def test_evaluate_known_confusion_matrix():
+    labels = np.array([0, 0, 1, 1, 2, 2], dtype=np.uint8)
+    predicted = np.array([0, 1, 1, 1, 2, 0], dtype=np.uint8)
+    images = np.zeros((6, 28, 28), np.uint8)
+    images[:, 0, 0] = predicted
+    result = train.evaluate(FixedModel(), images, labels, batch_size=4)
+    confusion = np.array(result["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() == 6
+    np.testing.assert_array_equal(confusion[:3, :3], [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    assert result["correct"] == 4 and result["accuracy"] == pytest.approx(4 / 6)
+    np.testing.assert_allclose(result["per_class_accuracy"][:3], [0.5, 1.0, 0.5])
+    assert "confusion matrix" in train.format_report(result)
+
+
+def test_fit_learns_the_toy_task_and_logs_every_epoch(tmp_path):
+    model = tiny_model()
+    history = train.fit(model, Adam(model, 1e-2), toy_data(200), toy_data(50, seed=1),
+                        epochs=5, batch_size=20, lr=1e-2, schedule="constant", out_dir=tmp_path)
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3, 4, 5]
+    assert history["epochs"][-1]["val_accuracy"] >= 0.9, history["epochs"][-1]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("stop_after_step", [2, 4])  # at the epoch boundary; mid-epoch
+def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after_step):
+    def run(out, on_step=None, resume=False):
+        model = tiny_model()
+        opt = Adam(model, FIT["lr"])
+        history = train.fit(model, opt, toy_data(), toy_data(20, seed=1), out_dir=out,
+                            on_step=on_step, resume=resume, **FIT)
+        return model, opt, history
+
+    reference, ref_opt, ref_history = run(tmp_path / "a")
+
+    def interrupt(step):
+        if step == stop_after_step:
+            os.kill(os.getpid(), signal.SIGINT)  # the real Ctrl-C path
+
+    with pytest.raises(train.TrainingInterrupted, match="checkpoint written"):
+        run(tmp_path / "b", on_step=interrupt)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed, opt, history = run(tmp_path / "b", resume=True)
+    for (name, p, _), (_, q, _) in zip(resumed.parameters(), reference.parameters()):
+        np.testing.assert_array_equal(p, q, err_msg=name)
+    for key, value in ref_opt.state_dict().items():
+        np.testing.assert_array_equal(opt.state_dict()[key], value, err_msg=key)
+    assert resumed.rng_state() == reference.rng_state()
+    drop = ("seconds", "images_per_s", "augment_seconds")  # timings differ between runs
+    assert [{k: v for k, v in e.items() if k not in drop} for e in history["epochs"]] == \
+        [{k: v for k, v in e.items() if k not in drop} for e in ref_history["epochs"]]
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):
+    model = tiny_model()
+    train.fit(model, Adam(model, 1e-3), toy_data(), epochs=1, out_dir=tmp_path)
+    model = tiny_model()
+    with pytest.raises(ValueError, match="other settings.*batch_size"):
+        train.fit(model, Adam(model, 1e-3), toy_data(), epochs=1, batch_size=16,
+                  out_dir=tmp_path, resume=True)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_writes_nothing(tmp_path):
+    model = tiny_model()
+    model.layers[-1].params["W"][0, 0] = np.nan
+    with pytest.raises(train.TrainingDiverged, match="loss became nan at epoch 1, step 1"):
+        train.fit(model, SGD(model, 0.1), toy_data(), epochs=2, out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigkill_at_any_moment_leaves_the_last_checkpoint_loadable(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_train import tiny_model, toy_data
+        from scratchcnn import train
+        from scratchcnn.optim import Adam
+        model = tiny_model()
+        train.fit(model, Adam(model, 1e-3), toy_data(64), epochs=10**6, batch_size=64,
+                  out_dir={str(tmp_path)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / train.CHECKPOINT).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:  # the writer replaces it many times a second meanwhile
+            train.load_checkpoint(tmp_path / train.CHECKPOINT)
+    finally:  # SIGKILL wherever the loop happens to be
+        proc.kill()
+        proc.wait()
+    model_state, _, _, meta = train.load_checkpoint(tmp_path / train.CHECKPOINT)
+    assert meta["epoch"] >= 1 and set(model_state) == {n for n, _, _ in tiny_model().parameters()}
+
+
+@pytest.mark.mnist
+def test_short_real_mnist_run_reaches_95_percent_on_the_test_set(tmp_path, capsys):
+    folder = mnist_dir_or_skip()
+    args = ["train", "--epochs", "1", "--train-limit", "12000", "--val-size", "1000",
+            "--batch-size", "32", "--no-augment", "--data-dir", str(folder), "--out", str(tmp_path)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(tmp_path / "mnist-small.npz"),
+                 "--data-dir", str(folder), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 10000 and result["accuracy"] >= 0.95, result["accuracy"]
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert record["n_train"] == 12000 and "scratchcnn train --epochs 1 --train-limit 12000" in record["command"]
+
+
+@pytest.mark.mnist
+def test_shipped_weights_reach_the_model_card_accuracy():
+    metrics = json.loads((WEIGHTS_DIR / "metrics.json").read_text())
+    model = load_model(WEIGHTS_DIR / metrics["weights"])
+    images, labels = data.load_mnist("test", mnist_dir_or_skip())
+    result = train.evaluate(model, images, labels)
+    assert result["correct"] == metrics["test_correct"]
+    assert f"{100 * result['accuracy']:.2f}%" in (WEIGHTS_DIR / "MODEL_CARD.md").read_text()
+    assert metrics["test_accuracy"] >= 0.994
