@@ -140,7 +140,8 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     x = preprocess.to_mnist(pixels)
     answer = {"input": np.round(x, 4).tolist()}
     if not preprocess.has_ink(pixels):
-        return {**answer, "digit": None, "probabilities": None, "message": "nothing drawn yet: draw a digit"}
+        message = "nothing drawn yet: draw a digit"
+        return {**answer, "digit": None, "probabilities": None, "message": message}
     batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
     proba = model.predict_proba(batch)[0]
     answer.update(digit=int(proba.argmax()), probabilities=[float(p) for p in proba])
