@@ -194,6 +194,7 @@ def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_pa
     folder = tmp_path / "weights"
     monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "empty", folder])
     model.save(folder / "small.npz")
+    (folder / "checkpoint.npz").write_bytes(b"a training run's checkpoint is never served")
     assert find_weights() == folder / "small.npz"
     model.save(folder / "big.npz")
     with pytest.raises(FileNotFoundError):

@@ -65,7 +65,8 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
             )
         return path
     for folder in weights_dirs():
-        candidates = sorted(folder.glob("*.npz"))
+        # a training run in progress leaves checkpoint.npz there: not a model file
+        candidates = sorted(p for p in folder.glob("*.npz") if p.name != "checkpoint.npz")
         if not candidates:
             continue
         named = _read_json(folder / "metrics.json").get("weights")
