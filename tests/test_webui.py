@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -203,3 +204,13 @@ def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_pa
     assert find_weights() == folder / "big.npz"
     card = load_model_card(folder / "big.npz")
     assert card["test_accuracy"] == 0.99 and "model_card_md" not in card
+
+
+def test_about_panel_links_to_notebooks_that_exist_and_are_served(client):
+    page = client.get("/").text
+    links = re.findall(r'href="(/notebooks/[^"]+\.ipynb)"', page)
+    assert len(links) == 3
+    for link in links:
+        res = client.get(link)
+        assert res.status_int == 200 and json.loads(res.body)["cells"], link
+    assert client.get("/notebooks/../setup.cfg", expect_errors=True).status_int in (403, 404)
