@@ -18,6 +18,7 @@ from digits import DIGITS, drawing
 from test_webui import BAD_JSON
 from webserver import running_server
 from webui.app import find_weights
+from webui.server import bench_web
 
 pytestmark = pytest.mark.integration
 
@@ -141,6 +142,13 @@ def test_junk_bodies_get_a_json_answer_never_a_500(server, raw):
     assert status in (200, 400), (status, data)
     assert isinstance(data, dict)
     assert ("digit" in data) if status == 200 else ("error" in data)
+
+
+def test_bench_web_reports_latency_and_no_errors(server):
+    # the benchmark's plumbing only: numbers are printed by `scratchcnn bench-web`, not asserted
+    r = bench_web(server.url, clients=2, requests=6)
+    assert r["requests"] == 6 and r["errors"] == 0 and r["ready_s"] is None
+    assert 0 < r["median_ms"] <= r["p90_ms"] and r["req_per_s"] > 0
 
 
 def test_server_still_answers_after_the_bad_inputs(server):
