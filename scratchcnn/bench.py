@@ -12,6 +12,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -347,6 +348,19 @@ def bench_memory(steps: int) -> dict:
     return r
 
 
+def bench_cold_start() -> dict:
+    """Import + build + first prediction in a fresh process with an empty Numba cache, so the
+    kernels on the prediction path compile first (the warm figure is in bench_memory)."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, "0"], capture_output=True, text=True, timeout=600, env=env
+        )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return {"first_prediction_s": json.loads(proc.stdout.strip().splitlines()[-1])["first_prediction_s"]}
+
+
 def run(quick: bool = False, use_torch: bool = True, progress=None) -> dict:
     """Every figure of the benchmark as one JSON-safe dict."""
     say = progress or (lambda msg: None)
@@ -372,6 +386,9 @@ def run(quick: bool = False, use_torch: bool = True, progress=None) -> dict:
     )
     say("memory (fresh process)")
     result["memory_b128"] = bench_memory(6 if quick else 30)
+    if not quick:
+        say("cold start (empty Numba cache)")
+        result["cold_start"] = bench_cold_start()
     if other:
         r = result["ratios_vs_pytorch"] = {}
         for N in ("64", "128"):
@@ -470,6 +487,13 @@ def format_table(r: dict) -> str:
             f"{m['peak_rss_mib']:.0f} MiB, growth over the second half "
             f"{m['growth_mib_second_half']:+.1f} MiB; import + build + first prediction "
             f"{m['first_prediction_s']:.2f} s"
+        )
+    cold = r.get("cold_start")
+    if cold:
+        lines.append(
+            f"cold start (empty Numba cache, kernels compile): {cold['first_prediction_s']:.2f} s"
+            if "error" not in cold
+            else f"cold start: probe failed: {cold['error']}"
         )
     return "\n".join(lines)
 
