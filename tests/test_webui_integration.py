@@ -161,6 +161,18 @@ def test_server_still_answers_after_the_bad_inputs(server):
     assert status == 200 and info["num_params"] > 0 and info["layers"]
 
 
+@pytest.mark.parametrize("name", ["waitress"])  # the one verified here; cheroot etc. untested
+def test_serve_on_another_installed_server(weights, name):
+    pytest.importorskip(name, reason=f"--server {name} needs `pip install {name}`")
+    with running_server(weights, "--server", name) as srv:
+        status, _, data = srv.post_json("/api/predict", body(drawing(7)))
+        assert status == 200 and data["digit"] == 7
+        assert_error(*srv.post_json("/api/predict", "{"), 400, "Invalid JSON")
+        assert_error(*srv.request("GET", "/nope"), 404, "not found")
+        assert srv.stop(signal.SIGTERM) == 0
+    assert "stopped" in srv.output()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serve_stops_cleanly_on_signal(weights, sig):
     with running_server(weights) as srv:

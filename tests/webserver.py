@@ -13,6 +13,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from webui.server import wait_until_up
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -36,6 +38,8 @@ class Server:
         self.url = self._wait_for_address(timeout)
         parts = urllib.parse.urlsplit(self.url)
         self.host, self.port = parts.hostname, parts.port
+        # wsgiref prints once listening; other servers print just before they bind
+        wait_until_up(self.url, timeout=timeout, proc=self.proc)
 
     def _read(self):
         for line in self.proc.stdout:

@@ -94,6 +94,8 @@ def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str =
             ThreadedWSGIServer.address_family = socket.AF_INET6
         options["server_class"] = ThreadedWSGIServer
     else:
+        # other servers bind inside bottle.run and do not report the port: choose it here
+        port = port or free_port(host)
         announce(port)
     try:
         bottle.run(app, server=server, host=host, port=port, quiet=True, **options)
