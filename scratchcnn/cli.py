@@ -111,8 +111,10 @@ def _cmd_train(args) -> int:
         print(f"scratchcnn train: {e}; continue with the same command plus --resume",
               file=sys.stderr)
         return 130
+    val = record["val_accuracy"]
     print(f"saved {args.out or f'runs/{args.model}'}/{record['weights']}: validation accuracy "
-          f"{100 * record['val_accuracy']:.2f}%, training {record['train_seconds'] / 60:.1f} min")
+          f"{'n/a' if val is None else f'{100 * val:.2f}%'}, training "
+          f"{record['train_seconds'] / 60:.1f} min")
     return 0
 
 

@@ -390,7 +390,7 @@ def write_model_card(weights, result: dict) -> dict:
             f"- Training time {record['train_seconds'] / 60:.1f} min (wall time of the whole "
             f"command {record['wall_seconds'] / 60:.1f} min) on {record['machine']['cpus']} CPU "
             f"cores ({record['machine']['platform']}).\n"
-            f"- Final validation accuracy {100 * record['val_accuracy']:.2f}%.\n"
+            f"- Final validation accuracy {100 * (record['val_accuracy'] or float('nan')):.2f}%.\n"
             f"- Settings: `{json.dumps(record['config'])}`.\n"
             f"- Versions: `{json.dumps(record['versions'])}`.\n\n"
             "Columns: training loss and accuracy (on augmented images), validation loss and "
