@@ -130,3 +130,14 @@ def test_tiny_network_learns_a_small_batch_to_full_accuracy():
         if (model.predict(x) == y).all():
             break
     assert (model.predict(x) == y).all(), f"accuracy {(model.predict(x) == y).mean():.2f}, loss {loss:.3f}"
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        build_model("convnet").save(tmp_path / "m.npz")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
