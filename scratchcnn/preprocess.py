@@ -4,7 +4,8 @@ MNIST digits were normalised in a fixed way (LeCun et al., "Gradient-based learn
 document recognition", 1998, and the MNIST page): each digit was scaled so its longer side is
 20 px, keeping the aspect ratio, with anti-aliasing; then it was placed in a 28x28 field so
 that its centre of mass sits at the centre. On the real test set the centre of mass, in pixel
-index coordinates, is (14.0, 14.0) with a spread of 0.3 px, and every digit has a pixel at 255.
+index coordinates, is (14.0, 14.0) with a spread of 0.3 px, and in 99% of the digits the
+brightest pixel is 254 or 255.
 A drawing from a canvas goes through the same steps in `to_mnist`:
 
 1. crop to the bounding box of the ink (pixels > 0);
