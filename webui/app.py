@@ -28,6 +28,7 @@ STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
 # the notebooks the about panel links to; present in a checkout, absent from a wheel (then 404)
 NOTEBOOKS_ROOT = str(Path(__file__).resolve().parent.parent / "notebooks")
 MAX_BODY = 1 << 20  # 1 MiB: a 2048x512 drawing in base64 still fits
+DRAIN_LIMIT = 16 * MAX_BODY  # an oversized body up to this size is read away after the 413
 MAP_LAYERS = ("Conv2D", "MaxPool2D")  # layers whose feature maps the page draws
 DEFAULT_WEIGHTS = "convnet.npz"
 JSON_TYPE = "application/json"
@@ -155,7 +156,7 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     return answer
 
 
-def _json_error(err: bottle.HTTPError) -> str:
+def _json_error(err: bottle.HTTPError):
     """Error handler: the message as JSON. Handlers must return a string (no JSON plugin here)."""
     bottle.response.content_type = JSON_TYPE
     if err.status_code == 500:
@@ -170,9 +171,31 @@ def _json_error(err: bottle.HTTPError) -> str:
         message = f"forbidden: {bottle.request.path}"
     elif err.status_code == 413:
         message = f"request body too large: the limit is {MAX_BODY} bytes"
+        return _answer_then_drain(json.dumps({"error": message}))
     else:
         message = str(err.body) if err.body else bottle.HTTP_CODES.get(err.status_code, "error")
     return json.dumps({"error": message})
+
+
+def _refuse_oversized_body() -> None:
+    """Answer 413 before routing when the declared body is over the limit, unread."""
+    if bottle.request.content_length > MAX_BODY:
+        bottle.abort(413)
+
+
+def _answer_then_drain(text: str):
+    """Yield the answer, then read the declared body away (up to DRAIN_LIMIT) before the server
+    closes the socket: closing on unread bytes resets the connection, and a client still sending
+    would lose the answer. A client that declared more than it sends is answered all the same."""
+    try:
+        yield text.encode()
+    finally:
+        stream, left = bottle.request.environ["wsgi.input"], min(bottle.request.content_length, DRAIN_LIMIT)
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            left -= len(chunk)
 
 
 def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
@@ -182,6 +205,7 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
     info = {}  # GET /api/model's answer, built on first use
     for code in (400, 403, 404, 405, 413, 415, 500):
         app.error(code)(_json_error)
+    app.add_hook("before_request", _refuse_oversized_body)
 
     @app.get("/")
     def index():
