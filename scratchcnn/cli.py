@@ -126,7 +126,7 @@ def _cmd_evaluate(args) -> int:
     from .train import batch1_forward_ms, evaluate, format_report, write_model_card
 
     if args.weights is None:
-        from webui.app import find_weights
+        from .zoo import find_weights
 
         args.weights = find_weights()
     model = load_model(args.weights)

@@ -1,7 +1,14 @@
-"""Named architectures, so a training run, a benchmark and a notebook can ask for the same model.
+"""Named architectures, so a training run, a benchmark and a notebook can ask for the same model,
+and where the shipped trained weights are found.
 
 "convnet" is the reference network of the benchmark: the Keras MNIST example CNN without dropout.
 """
+
+import json
+import os
+import site
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -46,3 +53,68 @@ def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     return MODELS[name](seed=seed, **kwargs)
+
+
+DEFAULT_WEIGHTS = "convnet.npz"
+
+
+def weights_dirs() -> list[Path]:
+    """Where the shipped weights live: the source tree, then a regular (non-editable) install.
+
+    A checkout or editable install finds `<repo>/weights/`; `pip install .` copies the same files
+    to `<prefix>/share/scratchcnn/weights/` (setup.cfg data_files), `pip install --user .` to the
+    same folder under the user base (~/.local).
+    """
+    repo = Path(__file__).resolve().parent.parent / "weights"
+    shared = Path("share") / "scratchcnn" / "weights"
+    return [repo, Path(sys.prefix) / shared, Path(site.getuserbase()) / shared]
+
+
+def find_weights(path: str | os.PathLike | None = None) -> Path:
+    """The weights file to serve: `path` if given, else $SCRATCHCNN_WEIGHTS, else the shipped one.
+
+    In a weights folder the file named by metrics.json ("weights") wins, then convnet.npz, then
+    the only .npz. Raises FileNotFoundError with a message naming --weights when none is found.
+    """
+    path = path or os.environ.get("SCRATCHCNN_WEIGHTS")
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {path} does not exist (given by --weights or SCRATCHCNN_WEIGHTS)"
+            )
+        return path
+    for folder in weights_dirs():
+        # a training run in progress leaves checkpoint.npz there: not a model file
+        candidates = sorted(p for p in folder.glob("*.npz") if p.name != "checkpoint.npz")
+        if not candidates:
+            continue
+        named = _read_json(folder / "metrics.json").get("weights")
+        for name in (named, DEFAULT_WEIGHTS):
+            if name and (folder / Path(str(name)).name).is_file():
+                return folder / Path(str(name)).name
+        if len(candidates) == 1:
+            return candidates[0]
+    searched = ", ".join(str(d) for d in weights_dirs())
+    raise FileNotFoundError(
+        f"no shipped weights found (looked in {searched}); pass --weights PATH to a .npz "
+        "saved by `scratchcnn train`, or set SCRATCHCNN_WEIGHTS"
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def load_model_card(weights: str | os.PathLike) -> dict:
+    """metrics.json beside the weights (accuracy etc.), plus MODEL_CARD.md as text, if present."""
+    folder = Path(weights).resolve().parent
+    card = _read_json(folder / "metrics.json")
+    md = folder / "MODEL_CARD.md"
+    if md.is_file():
+        card["model_card_md"] = md.read_text(encoding="utf-8")
+    return card

@@ -15,7 +15,7 @@ import pytest
 
 from digits import DIGITS, place
 from webserver import running_server
-from webui.app import find_weights
+from scratchcnn.zoo import find_weights
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from scratchcnn.preprocess import (
     render_strokes,
     to_mnist,
 )
-from webui.app import find_weights
+from scratchcnn.zoo import find_weights
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from webtest import TestApp
 from digits import drawing
 from scratchcnn.preprocess import to_mnist
 from scratchcnn.zoo import build_model
-from webui import app as webapp
-from webui.app import MAX_BODY, create_app, find_weights, load_model_card
+from scratchcnn import zoo
+from scratchcnn.zoo import find_weights, load_model_card
+from webui.app import MAX_BODY, create_app
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +186,7 @@ def test_find_weights_uses_the_environment_variable(tmp_path, monkeypatch, model
 
 def test_find_weights_without_shipped_weights_names_the_option(tmp_path, monkeypatch):
     monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
-    monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
+    monkeypatch.setattr(zoo, "weights_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(FileNotFoundError, match="--weights"):
         find_weights()
 
@@ -193,7 +194,7 @@ def test_find_weights_without_shipped_weights_names_the_option(tmp_path, monkeyp
 def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_path, monkeypatch, model):
     monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
     folder = tmp_path / "weights"
-    monkeypatch.setattr(webapp, "weights_dirs", lambda: [tmp_path / "empty", folder])
+    monkeypatch.setattr(zoo, "weights_dirs", lambda: [tmp_path / "empty", folder])
     model.save(folder / "small.npz")
     (folder / "checkpoint.npz").write_bytes(b"a training run's checkpoint is never served")
     assert find_weights() == folder / "small.npz"

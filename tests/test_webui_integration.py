@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from digits import DIGITS, drawing
 from test_webui import BAD_JSON
 from webserver import running_server
-from webui.app import find_weights
+from scratchcnn.zoo import find_weights
 from webui.server import bench_web
 
 pytestmark = pytest.mark.integration

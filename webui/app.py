@@ -13,8 +13,6 @@ and GET /notebooks/<name> for the about panel's links (from a source checkout).
 from __future__ import annotations
 
 import json
-import os
-import site
 import sys
 import threading
 from pathlib import Path
@@ -30,75 +28,10 @@ NOTEBOOKS_ROOT = str(Path(__file__).resolve().parent.parent / "notebooks")
 MAX_BODY = 1 << 20  # 1 MiB: a 2048x512 drawing in base64 still fits
 DRAIN_LIMIT = 16 * MAX_BODY  # an oversized body up to this size is read away after the 413
 MAP_LAYERS = ("Conv2D", "MaxPool2D")  # layers whose feature maps the page draws
-DEFAULT_WEIGHTS = "convnet.npz"
 JSON_TYPE = "application/json"
 
 # Bottle reads the limit from the request class; request.json answers 413 above it.
 bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
-
-
-def weights_dirs() -> list[Path]:
-    """Where the shipped weights live: the source tree, then a regular (non-editable) install.
-
-    A checkout or editable install finds `<repo>/weights/`; `pip install .` copies the same files
-    to `<prefix>/share/scratchcnn/weights/` (setup.cfg data_files), `pip install --user .` to the
-    same folder under the user base (~/.local).
-    """
-    import scratchcnn
-
-    repo = Path(scratchcnn.__file__).resolve().parent.parent / "weights"
-    shared = Path("share") / "scratchcnn" / "weights"
-    return [repo, Path(sys.prefix) / shared, Path(site.getuserbase()) / shared]
-
-
-def find_weights(path: str | os.PathLike | None = None) -> Path:
-    """The weights file to serve: `path` if given, else $SCRATCHCNN_WEIGHTS, else the shipped one.
-
-    In a weights folder the file named by metrics.json ("weights") wins, then convnet.npz, then
-    the only .npz. Raises FileNotFoundError with a message naming --weights when none is found.
-    """
-    path = path or os.environ.get("SCRATCHCNN_WEIGHTS")
-    if path:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights file {path} does not exist (given by --weights or SCRATCHCNN_WEIGHTS)"
-            )
-        return path
-    for folder in weights_dirs():
-        # a training run in progress leaves checkpoint.npz there: not a model file
-        candidates = sorted(p for p in folder.glob("*.npz") if p.name != "checkpoint.npz")
-        if not candidates:
-            continue
-        named = _read_json(folder / "metrics.json").get("weights")
-        for name in (named, DEFAULT_WEIGHTS):
-            if name and (folder / Path(str(name)).name).is_file():
-                return folder / Path(str(name)).name
-        if len(candidates) == 1:
-            return candidates[0]
-    searched = ", ".join(str(d) for d in weights_dirs())
-    raise FileNotFoundError(
-        f"no shipped weights found (looked in {searched}); pass --weights PATH to a .npz "
-        "saved by `scratchcnn train`, or set SCRATCHCNN_WEIGHTS"
-    )
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def load_model_card(weights: str | os.PathLike) -> dict:
-    """metrics.json beside the weights (accuracy etc.), plus MODEL_CARD.md as text, if present."""
-    folder = Path(weights).resolve().parent
-    card = _read_json(folder / "metrics.json")
-    md = folder / "MODEL_CARD.md"
-    if md.is_file():
-        card["model_card_md"] = md.read_text(encoding="utf-8")
-    return card
 
 
 def _accuracy(card: dict) -> float | None:

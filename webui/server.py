@@ -27,7 +27,9 @@ import numpy as np
 
 from scratchcnn.preprocess import render_strokes
 
-from .app import create_app, find_weights, load_model_card, predict_drawing
+from scratchcnn.zoo import find_weights, load_model_card
+
+from .app import create_app, predict_drawing
 
 # a "7" with a crossbar, in a 280x280 canvas: the page's default drawing size
 SEVEN = [[(70, 60), (210, 60), (130, 230)], [(105, 145), (185, 145)]]
