@@ -12,14 +12,15 @@ Every loop nest mirrors the matching function in reference.py. The kernels run s
 shared 2-core machine, Numba's parallel loops (OpenMP layer, 2 threads) made a training step 2-5x
 slower than serial ones (threads spin and wait on each other and on BLAS); `scratchcnn bench`
 measures it. A `prange` over the batch would be race-free (each image writes its own slice),
-even in col2im where overlapping windows add into the same input pixel of one image.
+even in col2im where overlapping windows add into the same input pixel of one image. They are
+`nogil` instead, so Conv2D runs the two halves of a batch on two Python threads (layers._halves).
 """
 
 import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
     """Unfold every receptive field of x into one row; out-of-bounds (padding) reads are 0.
 
@@ -44,7 +45,7 @@ def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
     return x_cols
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
     """Adjoint of im2col: add every row's entries back onto the pixels they were read from.
 
@@ -67,7 +68,7 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
     return dx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rows_to_nchw(y_rows, N, OH, OW):
     """Reorder a matmul result from rows (n, oh, ow) to NCHW.
 
@@ -84,7 +85,7 @@ def rows_to_nchw(y_rows, N, OH, OW):
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def nchw_to_rows(dy):
     """Inverse of rows_to_nchw.
 
@@ -100,7 +101,7 @@ def nchw_to_rows(dy):
     return dy_rows
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def relu_forward(x):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 
@@ -114,7 +115,7 @@ def relu_forward(x):
     return y.reshape(x.shape)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def relu_backward(dy, x):
     """dx = dy where x > 0, else 0, reading the cached input instead of a stored mask.
 
@@ -127,7 +128,7 @@ def relu_backward(dy, x):
     return dx.reshape(dy.shape)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
     """Max over each window; also return where it was, as a flat index into the (H, W) plane.
 
@@ -156,7 +157,7 @@ def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
     return y, argmax
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def maxpool_backward(dy, argmax, H, W):
     """Send each output gradient to the input pixel that won its window (overlaps add up).
 
