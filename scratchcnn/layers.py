@@ -257,8 +257,14 @@ class MaxPool2D(Layer):
             self._cache = (x,)
             return reference.maxpool_forward(x, self.kernel_size, self.stride)
         OH, OW = self.output_hw(*x.shape[2:])
-        y, argmax = kernels.maxpool_forward(np.ascontiguousarray(x), KH, KW, SH, SW, OH, OW)
-        self._cache = (x.shape, argmax)
+        x = np.ascontiguousarray(x)
+        y = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
+
+        def part(lo, hi):  # one half of the batch per thread, as in Conv2D
+            y[lo:hi], argmax = kernels.maxpool_forward(x[lo:hi], KH, KW, SH, SW, OH, OW)
+            return argmax
+
+        self._cache = (x.shape, _halves(part, x.shape[0]))  # argmax of each half
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -267,7 +273,14 @@ class MaxPool2D(Layer):
         self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
         if self.impl == "naive":
             return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
-        return kernels.maxpool_backward(np.ascontiguousarray(dy), cache[1], *x_shape[2:])
+        dy, argmax_halves = np.ascontiguousarray(dy), cache[1]
+        dx = np.empty(x_shape, dtype=dy.dtype)
+
+        def part(lo, hi):
+            dx[lo:hi] = kernels.maxpool_backward(dy[lo:hi], argmax_halves[lo > 0], *x_shape[2:])
+
+        _halves(part, x_shape[0])
+        return dx
 
 
 class ReLU(Layer):
