@@ -7,6 +7,7 @@ loaded with allow_pickle=False so a model file can never run code.
 
 import contextlib
 import json
+import threading
 import zipfile
 import zlib
 
@@ -25,13 +26,21 @@ ARCH_KEY = "__architecture__"
 # the figures). threadpoolctl, when installed, sets it for the call only; None leaves BLAS alone.
 BLAS_THREADS: int | None = 1
 _blas_controller = None
+_blas_lock = threading.Lock()
+_blas_users = 0  # model calls running now, in any thread
+_blas_limiter = None  # the limit they share; the last one out restores the caller's setting
 
 
+@contextlib.contextmanager
 def _blas_limit():
-    """A context manager capping BLAS threads at BLAS_THREADS (a no-op without threadpoolctl)."""
-    global _blas_controller
+    """Cap BLAS threads at BLAS_THREADS while the block runs (a no-op without threadpoolctl).
+
+    The setting is process-wide, so concurrent calls (a threaded web server) share one limit:
+    the first sets it, the last restores what was there before."""
+    global _blas_controller, _blas_users, _blas_limiter
     if BLAS_THREADS is None:
-        return contextlib.nullcontext()
+        yield
+        return
     if _blas_controller is None:
         try:
             from threadpoolctl import ThreadpoolController
@@ -40,8 +49,19 @@ def _blas_limit():
         else:
             _blas_controller = ThreadpoolController()
     if not _blas_controller:
-        return contextlib.nullcontext()
-    return _blas_controller.limit(limits=BLAS_THREADS, user_api="blas")
+        yield
+        return
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = _blas_controller.limit(limits=BLAS_THREADS, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
 
 
 class Sequential:
