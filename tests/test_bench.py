@@ -40,6 +40,8 @@ def test_bench_quick_json_reports_every_figure():
     memory = r["memory_b128"]
     assert "error" not in memory, memory
     assert memory["peak_rss_mib"] > 0 and memory["first_prediction_s"] > 0
+    warm = r["warm_start"]  # the shipped model, or why it could not be loaded
+    assert ("first_prediction_s" in warm and "process_wall_s" in warm) or "error" in warm
     if has_torch:
         assert set(r["ratios_vs_pytorch"]) == {
             "training_b64_throughput",
