@@ -69,39 +69,6 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
 
 
 @njit(cache=True, nogil=True)
-def rows_to_nchw(y_rows, N, OH, OW):
-    """Reorder a matmul result from rows (n, oh, ow) to NCHW.
-
-    Shapes: y_rows (N*OH*OW, F) -> y (N, F, OH, OW)
-    """
-    F = y_rows.shape[1]
-    y = np.empty((N, F, OH, OW), dtype=y_rows.dtype)
-    for n in range(N):
-        for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
-                for f in range(F):
-                    y[n, f, oh, ow] = y_rows[row, f]
-    return y
-
-
-@njit(cache=True, nogil=True)
-def nchw_to_rows(dy):
-    """Inverse of rows_to_nchw.
-
-    Shapes: dy (N, F, OH, OW) -> dy_rows (N*OH*OW, F)
-    """
-    N, F, OH, OW = dy.shape
-    dy_rows = np.empty((N * OH * OW, F), dtype=dy.dtype)
-    for n in range(N):
-        for f in range(F):
-            for oh in range(OH):
-                for ow in range(OW):
-                    dy_rows[(n * OH + oh) * OW + ow, f] = dy[n, f, oh, ow]
-    return dy_rows
-
-
-@njit(cache=True, nogil=True)
 def relu_forward(x):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 
