@@ -55,9 +55,6 @@ def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:
     return MODELS[name](seed=seed, **kwargs)
 
 
-DEFAULT_WEIGHTS = "convnet.npz"
-
-
 def weights_dirs() -> list[Path]:
     """Where the shipped weights live: the source tree, then a regular (non-editable) install.
 
@@ -73,8 +70,8 @@ def weights_dirs() -> list[Path]:
 def find_weights(path: str | os.PathLike | None = None) -> Path:
     """The weights file to serve: `path` if given, else $SCRATCHCNN_WEIGHTS, else the shipped one.
 
-    In a weights folder the file named by metrics.json ("weights") wins, then convnet.npz, then
-    the only .npz. Raises FileNotFoundError with a message naming --weights when none is found.
+    In a weights folder the file named by metrics.json ("weights") wins, else the only .npz.
+    Raises FileNotFoundError with a message naming --weights when none is found.
     """
     path = path or os.environ.get("SCRATCHCNN_WEIGHTS")
     if path:
@@ -90,9 +87,8 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
         if not candidates:
             continue
         named = _read_json(folder / "metrics.json").get("weights")
-        for name in (named, DEFAULT_WEIGHTS):
-            if name and (folder / Path(str(name)).name).is_file():
-                return folder / Path(str(name)).name
+        if named and (folder / Path(str(named)).name).is_file():
+            return folder / Path(str(named)).name
         if len(candidates) == 1:
             return candidates[0]
     searched = ", ".join(str(d) for d in weights_dirs())

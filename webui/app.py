@@ -34,16 +34,6 @@ JSON_TYPE = "application/json"
 bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
 
 
-def _accuracy(card: dict) -> float | None:
-    """The test accuracy from metrics.json, whichever of the usual keys it uses."""
-    for key in ("test_accuracy", "accuracy", "test_acc"):
-        value = card.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    test = card.get("test")
-    return _accuracy(test) if isinstance(test, dict) else None
-
-
 def describe_model(model, card: dict | None) -> dict:
     """What GET /api/model answers: architecture, parameter count, accuracy from the card."""
     card = card or {}
@@ -61,7 +51,7 @@ def describe_model(model, card: dict | None) -> dict:
         "input_shape": list(model.input_shape),
         "num_params": int(model.num_params()),
         "summary": model.summary(),
-        "test_accuracy": _accuracy(card),
+        "test_accuracy": card.get("test_accuracy"),  # written by `scratchcnn evaluate --card`
         "card": {k: v for k, v in card.items() if k != "model_card_md"},
         "model_card_md": card.get("model_card_md"),
     }
