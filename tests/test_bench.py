@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+from scratchcnn import bench
 from scratchcnn.bench import format_table
 
 
@@ -33,6 +34,14 @@ def test_bench_quick_json_reports_every_figure():
     assert set(r["latency_b1_us"]) == names and set(r["inference_b1000"]) == names
     assert all(v["p90"] >= v["min"] > 0 for v in r["latency_b1_us"].values())
 
+    epoch = r["trainer_epoch"]  # MNIST is fetched before the tests in CI; elsewhere it may be skipped
+    if "skipped" not in epoch:
+        assert epoch["images"] == 2560 and epoch["batch"] == 128 and epoch["target"] == 1.3
+        assert epoch["trainer_epoch_s"] > 0 and epoch["bare_steps_s"] > 0 and epoch["ratio"] > 0
+        assert epoch["augment"] is not None and epoch["augment_s"] > 0
+    else:
+        assert "MNIST" in epoch["skipped"]
+
     layers = [L["layer"] for L in r["layers_b128"]]
     assert len(layers) == 10 and layers[0].startswith("0 Conv2D(1->32")
     assert set(r["fast_vs_naive"]) == {"Conv2D(1->32, 3x3)", "MaxPool2D(2x2)"}
@@ -54,3 +63,11 @@ def test_bench_quick_json_reports_every_figure():
 
     table = format_table(r)  # the human-readable form renders the same result
     assert "training b128, images/s" in table and "fast vs naive" in table
+    assert "trainer epoch (2,560 images" in table or "trainer epoch: skipped" in table
+    assert "trainer epoch: skipped (no data)" in format_table({**r, "trainer_epoch": {"skipped": "no data"}})
+
+
+def test_trainer_epoch_is_skipped_with_a_reason_without_mnist(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRATCHCNN_DATA", str(tmp_path))  # an empty folder: no MNIST files
+    r = bench.bench_trainer_epoch(quick=True)
+    assert set(r) == {"skipped"} and "fetch-mnist" in r["skipped"]
