@@ -105,7 +105,7 @@ class _Ours:
 
     def train_step(self, x, y):
         loss, dlogits = softmax_cross_entropy(self.model.forward(x, training=True), y)
-        self.model.backward(dlogits)
+        self.model.backward(dlogits, input_grad=False)
         self.opt.step()
 
     def predict(self, x):

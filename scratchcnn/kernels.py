@@ -1,121 +1,165 @@
-"""Numba kernels for the fast path: im2col / col2im and max-pooling.
+"""Numba kernels for the fast path: im2col / col2im, ReLU and max-pooling.
 
-The im2col layout, defined here once for the whole package:
+The im2col layout, defined here once for the whole package: one column per receptive field,
 
-    x_cols[(n * OH + oh) * OW + ow, (c * KH + kh) * KW + kw] = x_pad[n, c, oh*SH + kh, ow*SW + kw]
+    x_cols[(c * KH + kh) * KW + kw, (n * OH + oh) * OW + ow] = x_pad[n, c, oh*SH + kh, ow*SW + kw]
 
-Rows are ordered (n, oh, ow) and columns (c, kh, kw), so a conv weight of shape (F, C, KH, KW)
-flattens straight onto the columns: y_rows = x_cols @ W.reshape(F, -1).T has shape (N*OH*OW, F).
-Zero padding is fused into the index test, so no padded copy of x is ever made.
+Rows are ordered (c, kh, kw), so a conv weight of shape (F, C, KH, KW) flattens straight onto
+them, and columns (n, oh, ow), so image n's block x_cols[:, n*OH*OW:(n+1)*OH*OW] times
+W.reshape(F, -1) is y[n] in NCHW order: y[n] = W_mat @ x_cols[:, block n]. Both matrix operands
+are read as they lie in memory; nothing is transposed or copied around the matrix products.
+Zero padding is fused into the loops (`_inside` finds the in-bounds range once per row), so no
+padded copy of x is ever made.
 
-Every loop nest mirrors the matching function in reference.py. The kernels run serially: on the
-shared 2-core machine, Numba's parallel loops (OpenMP layer, 2 threads) made a training step 2-5x
-slower than serial ones (threads spin and wait on each other and on BLAS); `scratchcnn bench`
-measures it. A `prange` over the batch would be race-free (each image writes its own slice),
-even in col2im where overlapping windows add into the same input pixel of one image. They are
-`nogil` instead, so Conv2D runs the two halves of a batch on two Python threads (layers._halves).
+Each kernel makes the same assignments as its namesake in reference.py, with the loops in the
+output's memory order so the innermost loop runs over contiguous memory. Two habits make them
+fast, both measured with `scratchcnn bench`:
+- Array indices computed from a subtraction are cast to unsigned (`_u`) once the bounds are
+  settled: for a signed index Numba adds a negative-index wraparound test, which made these loops
+  2-3x slower.
+- The kernels run serially and release the GIL (`nogil`): layers run the two halves of a batch on
+  two Python threads (layers._halves). On the shared 2-core machine, Numba's parallel loops
+  (OpenMP, 2 threads) made a training step 2-5x slower: threads spin and wait on each other and on
+  BLAS.
+Kernels that layers call on half a batch write into a caller-supplied `out` (a slice of the
+whole batch's array) when given one, so no half is copied twice.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _u(i):
+    """An index known to be >= 0, as unsigned: Numba then skips its wraparound test."""
+    return uint64(i)
 
 
 @njit(cache=True, nogil=True)
-def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
-    """Unfold every receptive field of x into one row; out-of-bounds (padding) reads are 0.
+def _inside(offset, stride, size, count):
+    """The range lo..hi-1 of i in 0..count-1 with 0 <= i*stride + offset < size (lo == hi: none)."""
+    lo = 0 if offset >= 0 else min(count, (-offset + stride - 1) // stride)
+    hi = 0 if offset >= size else min(count, (size - 1 - offset) // stride + 1)
+    return lo, max(lo, hi)
 
-    Shapes: x (N, C, H, W) -> x_cols (N*OH*OW, C*KH*KW)
+
+@njit(cache=True, nogil=True)
+def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
+    """Unfold every receptive field of x into one column; padding reads as 0.
+
+    Shapes: x (N, C, H, W) -> x_cols (C*KH*KW, N*OH*OW)
     """
     N, C, H, W = x.shape
-    x_cols = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
-    for n in range(N):
-        for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
-                for c in range(C):
-                    for kh in range(KH):
-                        ih = oh * SH - PH + kh
-                        for kw in range(KW):
-                            iw = ow * SW - PW + kw
-                            col = (c * KH + kh) * KW + kw
-                            if 0 <= ih < H and 0 <= iw < W:
-                                x_cols[row, col] = x[n, c, ih, iw]
-                            else:
-                                x_cols[row, col] = 0
+    if out is None:
+        x_cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    else:
+        x_cols = out
+    for c in range(C):
+        for kh in range(KH):
+            oh_lo, oh_hi = _inside(kh - PH, SH, H, OH)  # window rows inside the image
+            for kw in range(KW):
+                ow_lo, ow_hi = _inside(kw - PW, SW, W, OW)
+                row = _u((c * KH + kh) * KW + kw)
+                for n in range(N):
+                    for oh in range(OH):
+                        col = (n * OH + oh) * OW
+                        if oh < oh_lo or oh >= oh_hi:
+                            for ow in range(OW):
+                                x_cols[row, _u(col + ow)] = 0
+                            continue
+                        ih = _u(oh * SH + kh - PH)
+                        for ow in range(ow_lo):
+                            x_cols[row, _u(col + ow)] = 0
+                        for ow in range(ow_lo, ow_hi):
+                            x_cols[row, _u(col + ow)] = x[n, c, ih, _u(ow * SW + kw - PW)]
+                        for ow in range(ow_hi, OW):
+                            x_cols[row, _u(col + ow)] = 0
     return x_cols
 
 
 @njit(cache=True, nogil=True)
-def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
-    """Adjoint of im2col: add every row's entries back onto the pixels they were read from.
+def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
+    """Adjoint of im2col: add every column's entries back onto the pixels they were read from.
 
-    Shapes: dx_cols (N*OH*OW, C*KH*KW) -> dx (N, C, H, W)
+    Shapes: dx_cols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W)
     """
-    dx = np.zeros((N, C, H, W), dtype=dx_cols.dtype)
+    if out is None:
+        dx = np.zeros((N, C, H, W), dtype=dx_cols.dtype)
+    else:
+        dx = out
+        dx[:] = 0
     for n in range(N):
-        for oh in range(OH):
-            for ow in range(OW):
-                row = (n * OH + oh) * OW + ow
-                for c in range(C):
-                    for kh in range(KH):
-                        ih = oh * SH - PH + kh
-                        if ih < 0 or ih >= H:
-                            continue
-                        for kw in range(KW):
-                            iw = ow * SW - PW + kw
-                            if 0 <= iw < W:
-                                dx[n, c, ih, iw] += dx_cols[row, (c * KH + kh) * KW + kw]
+        for c in range(C):
+            for kh in range(KH):
+                oh_lo, oh_hi = _inside(kh - PH, SH, H, OH)
+                for kw in range(KW):
+                    ow_lo, ow_hi = _inside(kw - PW, SW, W, OW)
+                    row = _u((c * KH + kh) * KW + kw)
+                    for oh in range(oh_lo, oh_hi):
+                        col = (n * OH + oh) * OW
+                        ih = _u(oh * SH + kh - PH)
+                        for ow in range(ow_lo, ow_hi):
+                            dx[n, c, ih, _u(ow * SW + kw - PW)] += dx_cols[row, _u(col + ow)]
     return dx
 
 
 @njit(cache=True, nogil=True)
-def relu_forward(x):
+def relu_forward(x, out=None):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 
     Shapes: x (any, C-contiguous) -> y (same)
     """
-    x_flat = x.reshape(-1)
-    y = np.empty_like(x_flat)
+    if out is None:
+        y = np.empty_like(x)
+    else:
+        y = out
+    x_flat, y_flat = x.reshape(-1), y.reshape(-1)
     for i in range(x_flat.size):
         v = x_flat[i]
-        y[i] = v if v > 0 else 0
-    return y.reshape(x.shape)
+        y_flat[i] = v if v > 0 else 0
+    return y
 
 
 @njit(cache=True, nogil=True)
-def relu_backward(dy, x):
+def relu_backward(dy, x, out=None):
     """dx = dy where x > 0, else 0, reading the cached input instead of a stored mask.
 
     Shapes: dy, x (any, same, C-contiguous) -> dx (same)
     """
-    x_flat, dy_flat = x.reshape(-1), dy.reshape(-1)
-    dx = np.empty_like(dy_flat)
+    if out is None:
+        dx = np.empty_like(dy)
+    else:
+        dx = out
+    dx_flat, x_flat, dy_flat = dx.reshape(-1), x.reshape(-1), dy.reshape(-1)
     for i in range(x_flat.size):
-        dx[i] = dy_flat[i] if x_flat[i] > 0 else 0
-    return dx.reshape(dy.shape)
+        dx_flat[i] = dy_flat[i] if x_flat[i] > 0 else 0
+    return dx
 
 
 @njit(cache=True, nogil=True)
-def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
+def maxpool_forward(x, KH, KW, SH, SW, OH, OW, out=None):
     """Max over each window; also return where it was, as a flat index into the (H, W) plane.
 
-    Ties go to the first maximum in row-major window order (strict `>`).
-    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int64
+    Ties go to the first maximum in row-major window order (strict `>`). out: a (y, argmax) pair.
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32
     """
     N, C, H, W = x.shape
-    y = np.empty((N, C, OH, OW), dtype=x.dtype)
-    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    if out is None:
+        y = np.empty((N, C, OH, OW), dtype=x.dtype)
+        argmax = np.empty((N, C, OH, OW), dtype=np.int32)
+    else:
+        y, argmax = out
     for n in range(N):
         for c in range(C):
             for oh in range(OH):
                 for ow in range(OW):
                     h0 = oh * SH
                     w0 = ow * SW
-                    best = x[n, c, h0, w0]
+                    best = x[n, c, _u(h0), _u(w0)]
                     best_idx = h0 * W + w0
                     for kh in range(KH):
                         for kw in range(KW):
-                            v = x[n, c, h0 + kh, w0 + kw]
+                            v = x[n, c, _u(h0 + kh), _u(w0 + kw)]
                             if v > best:
                                 best = v
                                 best_idx = (h0 + kh) * W + (w0 + kw)
@@ -125,19 +169,23 @@ def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
 
 
 @njit(cache=True, nogil=True)
-def maxpool_backward(dy, argmax, H, W):
+def maxpool_backward(dy, argmax, H, W, out=None):
     """Send each output gradient to the input pixel that won its window (overlaps add up).
 
     Shapes: dy (N, C, OH, OW), argmax (N, C, OH, OW) -> dx (N, C, H, W)
     """
     N, C, OH, OW = dy.shape
-    dx = np.zeros((N, C, H, W), dtype=dy.dtype)
+    if out is None:
+        dx = np.zeros((N, C, H, W), dtype=dy.dtype)
+    else:
+        dx = out
+        dx[:] = 0
     for n in range(N):
         for c in range(C):
+            plane = dx[n, c].reshape(-1)  # (H*W,), the argmax's index space
             for oh in range(OH):
                 for ow in range(OW):
-                    idx = argmax[n, c, oh, ow]
-                    dx[n, c, idx // W, idx % W] += dy[n, c, oh, ow]
+                    plane[_u(argmax[n, c, oh, ow])] += dy[n, c, oh, ow]
     return dx
 
 

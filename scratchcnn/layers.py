@@ -1,7 +1,9 @@
 """Layers: each a forward pass and its hand-written backward pass, side by side.
 
 Contract (see DEVELOPERS.md): `forward(x, training=False) -> y` keeps what backward needs in
-`self._cache`; `backward(dy) -> dx` reads it, overwrites `self.grads[k]` and returns dL/dx.
+`self._cache`; `backward(dy) -> dx` reads it, overwrites `self.grads[k]` and returns dL/dx
+(`backward(dy, need_dx=False)` may skip dL/dx and return None: a network's first layer needs
+only its parameter gradients).
 `params` and `grads` are dicts with the same keys, shapes and dtypes. Conv2D and MaxPool2D take
 `impl="fast"` (Numba kernels + BLAS) or `impl="naive"` (the loops of reference.py).
 """
@@ -55,13 +57,14 @@ def _check_input(layer, x, expected: str, ndim: int | None, channels: int | None
 _helper: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, executor)
 
 
-def _halves(part, N: int, min_images: int = 8) -> list:
+def _halves(part, N: int, size: int) -> list:
     """Run part(lo, hi) on the two halves of the batch, the second on a helper thread (the Numba
     kernels are nogil and BLAS releases the GIL), and return the results in batch order.
     The caller sleeps on the result instead of spinning, so on a busy machine the split costs
-    nothing, while on an idle one the second core does half the work. Small batches run whole."""
+    nothing, while on an idle one the second core does half the work. Batches under 16 images or
+    arrays under 64 Ki elements (`size`) run whole: the hand-over costs about 30 us."""
     global _helper
-    if N < 2 * min_images:
+    if N < 16 or size < 65536:
         return [part(0, N)]
     if _helper is None or _helper[0] != os.getpid():  # a forked child needs its own thread
         _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchcnn"))
@@ -81,7 +84,7 @@ class Layer:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -119,10 +122,13 @@ class Layer:
 class Conv2D(Layer):
     """2-D cross-correlation: y[n, f] = b[f] + sum_c x_pad[n, c] (*) W[f, c].
 
-    Fast path, one GEMM per image on the (OH*OW, C*KH*KW) block of x_cols = im2col(x):
-    y[n] = W_mat @ x_cols[n].T lands straight in NCHW (no reorder); backward is
-    dW = sum_n dy[n] @ x_cols[n], dx = col2im(dy[n].T @ W_mat), with W_mat = W.reshape(F, -1).
-    Both passes run the two halves of a batch on two threads (`_halves`).
+    Fast path, with x_cols = im2col(x) of shape (C*KH*KW, N*OH*OW) and W_mat = W.reshape(F, -1):
+    y[n] = W_mat @ (image n's block of columns); backward, with dY = dy laid out like x_cols,
+    (F, N*OH*OW): dW = dY @ x_cols.T, dx = col2im(W_mat.T @ dY). Both passes run the two halves of
+    a batch on two threads (`_halves`). The products run one per image when windows are small
+    (C*KH*KW < 128, a first layer's 9: each lands straight in NCHW) and one per half batch when
+    they are large (a second layer's 288: BLAS runs such shapes 1.2-1.5x faster, which pays for
+    reordering between (F, N*OH*OW) and NCHW); `scratchcnn bench` measured both.
     Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
     """
 
@@ -172,22 +178,26 @@ class Conv2D(Layer):
         if self.impl == "naive":
             self._cache = (x,)
             return reference.conv_forward(x, Wt, b, self.stride, self.padding)
-        F = self.out_channels
+        F, P, K = self.out_channels, OH * OW, C * KH * KW
         x = np.ascontiguousarray(x)
-        y = np.empty((N, F, OH * OW), dtype=x.dtype)
+        W_mat = Wt.reshape(F, K)
+        y = np.empty((N, F, P), dtype=x.dtype)
 
         def part(lo, hi):
-            x_cols = kernels.im2col(x[lo:hi], KH, KW, SH, SW, PH, PW, OH, OW)
-            # a stacked matmul: BLAS reads each image's block transposed in place, no copy
-            blocks = x_cols.reshape(hi - lo, OH * OW, -1).transpose(0, 2, 1)
-            np.matmul(Wt.reshape(F, -1), blocks, out=y[lo:hi])
-            y[lo:hi] += b[:, None]  # (hi-lo, F, OH*OW)
+            n = hi - lo
+            x_cols = kernels.im2col(x[lo:hi], KH, KW, SH, SW, PH, PW, OH, OW)  # (K, n*P)
+            if K < 128:  # y[n] = W_mat @ block n, a stacked matmul reading each block in place
+                np.matmul(W_mat, x_cols.reshape(K, n, P).transpose(1, 0, 2), out=y[lo:hi])
+                y[lo:hi] += b[:, None]
+            else:  # one product, (n*P, F), reordered to (n, F, P) as the bias is added
+                y_rows = (x_cols.T @ W_mat.T).reshape(n, P, F)
+                np.add(y_rows.transpose(0, 2, 1), b[:, None], out=y[lo:hi])
             return x_cols
 
-        self._cache = (x.shape, _halves(part, N))  # x_cols of each half
+        self._cache = (x.shape, _halves(part, N, N * P * max(F, K)))  # x_cols per half
         return y.reshape(N, F, OH, OW)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         cache = self._cached()
         Wt = self.params["W"]
         if self.impl == "naive":
@@ -195,27 +205,34 @@ class Conv2D(Layer):
             self._check_dy(dy, (x.shape[0], self.out_channels, *self.output_hw(*x.shape[2:])))
             dx, self.grads["W"], self.grads["b"] = reference.conv_backward(
                 dy, x, Wt, self.stride, self.padding)
-            return dx
+            return dx if need_dx else None
         x_shape, x_cols_halves = cache
         N, C, H, W = x_shape
         OH, OW = self.output_hw(H, W)
         self._check_dy(dy, (N, self.out_channels, OH, OW))
         (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        F = self.out_channels
-        dy3 = np.ascontiguousarray(dy).reshape(N, F, OH * OW)
-        W_mat = Wt.reshape(F, -1)  # (F, C*KH*KW)
-        dx = np.empty(x_shape, dtype=dy3.dtype)
+        F, P, K = self.out_channels, OH * OW, C * KH * KW
+        dy3 = dy.reshape(N, F, P)
+        W_mat = Wt.reshape(F, K)
+        dx = np.empty(x_shape, dtype=dy.dtype) if need_dx else None
 
         def part(lo, hi):
-            n = hi - lo
-            x_cols = x_cols_halves[0 if lo == 0 else 1].reshape(n, OH * OW, -1)  # images lo..hi-1
-            dW = np.matmul(dy3[lo:hi], x_cols).sum(axis=0)  # (F, C*KH*KW)
-            dx_cols = np.matmul(dy3[lo:hi].transpose(0, 2, 1), W_mat)  # (n, OH*OW, C*KH*KW)
-            dx[lo:hi] = kernels.col2im(dx_cols.reshape(n * OH * OW, -1), n, C, H, W, KH, KW, SH, SW,
-                                       PH, PW, OH, OW)
+            n, x_cols = hi - lo, x_cols_halves[lo > 0]  # (K, n*P), images lo..hi-1
+            if K < 128:  # per image, as in forward: dW = sum_n dy[n] @ block_n.T
+                blocks = x_cols.reshape(K, n, P).transpose(1, 0, 2)  # (n, K, P)
+                dW = np.matmul(dy3[lo:hi], blocks.transpose(0, 2, 1)).sum(axis=0)
+                if need_dx:
+                    dx_cols = np.empty_like(x_cols)
+                    np.matmul(W_mat.T, dy3[lo:hi], out=dx_cols.reshape(K, n, P).transpose(1, 0, 2))
+            else:
+                dY = np.ascontiguousarray(dy3[lo:hi].transpose(1, 0, 2)).reshape(F, n * P)
+                dW = (x_cols @ dY.T).T  # (F, K); BLAS runs this orientation fastest
+                dx_cols = W_mat.T @ dY if need_dx else None
+            if need_dx:
+                kernels.col2im(dx_cols, n, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, dx[lo:hi])
             return dW
 
-        self.grads["W"] = sum(_halves(part, N)).reshape(Wt.shape)
+        self.grads["W"] = sum(_halves(part, N, N * P * max(F, K))).reshape(Wt.shape)
         self.grads["b"] = dy3.sum(axis=(0, 2))
         return dx
 
@@ -258,28 +275,29 @@ class MaxPool2D(Layer):
             return reference.maxpool_forward(x, self.kernel_size, self.stride)
         OH, OW = self.output_hw(*x.shape[2:])
         x = np.ascontiguousarray(x)
-        y = np.empty((x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
+        y = np.empty((*x.shape[:2], OH, OW), dtype=x.dtype)
+        argmax = np.empty(y.shape, dtype=np.int32)
 
         def part(lo, hi):  # one half of the batch per thread, as in Conv2D
-            y[lo:hi], argmax = kernels.maxpool_forward(x[lo:hi], KH, KW, SH, SW, OH, OW)
-            return argmax
+            kernels.maxpool_forward(x[lo:hi], KH, KW, SH, SW, OH, OW, (y[lo:hi], argmax[lo:hi]))
 
-        self._cache = (x.shape, _halves(part, x.shape[0]))  # argmax of each half
+        _halves(part, len(x), x.size)
+        self._cache = (x.shape, argmax)
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         cache = self._cached()
         x_shape = cache[0].shape if self.impl == "naive" else cache[0]
         self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
         if self.impl == "naive":
             return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
-        dy, argmax_halves = np.ascontiguousarray(dy), cache[1]
+        dy, argmax = np.ascontiguousarray(dy), cache[1]
         dx = np.empty(x_shape, dtype=dy.dtype)
 
         def part(lo, hi):
-            dx[lo:hi] = kernels.maxpool_backward(dy[lo:hi], argmax_halves[lo > 0], *x_shape[2:])
+            kernels.maxpool_backward(dy[lo:hi], argmax[lo:hi], *x_shape[2:], dx[lo:hi])
 
-        _halves(part, x_shape[0])
+        _halves(part, len(dx), dx.size)
         return dx
 
 
@@ -290,12 +308,16 @@ class ReLU(Layer):
         _check_input(self, x, "(N, ...)", None)
         x = np.ascontiguousarray(x)
         self._cache = (x,)  # the sign of x is the mask; no separate bool array
-        return kernels.relu_forward(x)
+        y = np.empty_like(x)
+        _halves(lambda lo, hi: kernels.relu_forward(x[lo:hi], y[lo:hi]), len(x), x.size)
+        return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         (x,) = self._cached()
         self._check_dy(dy, x.shape)
-        return kernels.relu_backward(np.ascontiguousarray(dy), x)
+        dy, dx = np.ascontiguousarray(dy), np.empty_like(x, dtype=dy.dtype)
+        _halves(lambda lo, hi: kernels.relu_backward(dy[lo:hi], x[lo:hi], dx[lo:hi]), len(x), x.size)
+        return dx
 
 
 class Flatten(Layer):
@@ -308,7 +330,7 @@ class Flatten(Layer):
         self._cache = (x.shape,)
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         (x_shape,) = self._cached()
         self._check_dy(dy, (x_shape[0], int(np.prod(x_shape[1:]))))
         return dy.reshape(x_shape)
@@ -345,12 +367,12 @@ class Dense(Layer):
         self._cache = (x,)
         return x @ self.params["W"] + self.params["b"]
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         (x,) = self._cached()
         self._check_dy(dy, (x.shape[0], self.out_features))
         self.grads["W"] = x.T @ dy
         self.grads["b"] = dy.sum(axis=0)
-        return dy @ self.params["W"].T
+        return dy @ self.params["W"].T if need_dx else None
 
 
 class Dropout(Layer):
@@ -384,7 +406,7 @@ class Dropout(Layer):
         self._cache = (mask, x.shape)
         return x * mask
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         mask, x_shape = self._cached()
         self._check_dy(dy, x_shape)
         return dy if mask is None else dy * mask
@@ -414,7 +436,7 @@ class Normalize(Layer):
         t = x.dtype.type
         return (x - t(self.mean)) * t(1.0 / self.std)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         (x_shape,) = self._cached()
         self._check_dy(dy, x_shape)
         return dy * dy.dtype.type(1.0 / self.std)

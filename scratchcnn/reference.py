@@ -27,31 +27,31 @@ def pad2d(x: np.ndarray, PH: int, PW: int) -> np.ndarray:
 
 
 def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
-    """Unfold receptive fields into rows (n, oh, ow) x columns (c, kh, kw); see kernels.py.
+    """Unfold receptive fields into columns (n, oh, ow), one row per (c, kh, kw); see kernels.py.
 
-    Shapes: x (N, C, H, W) -> x_cols (N*OH*OW, C*KH*KW)
+    Shapes: x (N, C, H, W) -> x_cols (C*KH*KW, N*OH*OW)
     """
     N, C, H, W = x.shape
     x_pad = pad2d(x, PH, PW)
-    x_cols = np.empty((N * OH * OW, C * KH * KW), dtype=x.dtype)
+    x_cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
     for n in range(N):
         for oh in range(OH):
             for ow in range(OW):
                 window = x_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW]
-                x_cols[(n * OH + oh) * OW + ow] = window.reshape(-1)  # (C*KH*KW,)
+                x_cols[:, (n * OH + oh) * OW + ow] = window.reshape(-1)  # (C*KH*KW,)
     return x_cols
 
 
 def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
-    """Adjoint of im2col: add each row back onto its window, then strip the padding.
+    """Adjoint of im2col: add each column back onto its window, then strip the padding.
 
-    Shapes: dx_cols (N*OH*OW, C*KH*KW) -> dx (N, C, H, W)
+    Shapes: dx_cols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W)
     """
     dx_pad = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=dx_cols.dtype)
     for n in range(N):
         for oh in range(OH):
             for ow in range(OW):
-                window = dx_cols[(n * OH + oh) * OW + ow].reshape(C, KH, KW)
+                window = dx_cols[:, (n * OH + oh) * OW + ow].reshape(C, KH, KW)
                 dx_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW] += window
     return dx_pad[:, :, PH : PH + H, PW : PW + W]
 

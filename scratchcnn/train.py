@@ -1,8 +1,8 @@
 """Training and evaluation loops: `fit` returns a history dict, `evaluate` a confusion matrix.
 
 One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
-softmax_cross_entropy(logits, y); model.backward(dlogits); optimizer.step(). The learning rate
-follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then cosine decay).
+softmax_cross_entropy(logits, y); model.backward(dlogits, input_grad=False); optimizer.step().
+The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then cosine decay).
 A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
 atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for bit.
 """
@@ -215,7 +215,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                         f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
                         f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
                         f"Try a smaller --lr.")
-                model.backward(dlogits)
+                model.backward(dlogits, input_grad=False)
                 optimizer.step()
                 sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
                         sums[2] + len(y)]

@@ -128,7 +128,7 @@ def test_col2im_kernel_matches_reference_and_is_adjoint_of_im2col(case):
     conv = Conv2D(C, 1, case["kernel"], case["stride"], case["pad"])
     OH, OW = conv.output_hw(H, W)
     args = (*case["kernel"], *case["stride"], *case["pad"], OH, OW)
-    cols = np.random.default_rng(case["seed"] + 1).standard_normal((N * OH * OW, C * np.prod(case["kernel"])))
+    cols = np.random.default_rng(case["seed"] + 1).standard_normal((C * np.prod(case["kernel"]), N * OH * OW))
     back = kernels.col2im(cols, N, C, H, W, *args)
     assert_allclose(back, reference.col2im(cols, N, C, H, W, *args), rtol=1e-12, atol=1e-12)
     # <im2col(x), cols> == <x, col2im(cols)>
@@ -165,6 +165,33 @@ def test_maxpool_fast_equals_naive_exactly_even_with_ties(dtype, case):
     assert np.count_nonzero(dx) <= dy.size  # each window's gradient went to one element only
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batches_split_over_two_threads_match_naive(dtype):
+    # 16+ images and 64 Ki+ elements: the fast path runs two halves on two threads (layers._halves)
+    rng = np.random.default_rng(7)
+    for C, size in ((3, 16), (16, 8)):  # windows of 27 and 144: per-image and per-half products
+        conv, naive_conv = fast_and_naive(Conv2D(C, 4, 3, padding=1, dtype=dtype, rng=rng))
+        x = rng.standard_normal((16, C, size, size)).astype(dtype)
+        y = conv.forward(x)
+        assert_allclose(y, naive_conv.forward(x), **TOL[dtype])
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        assert_allclose(conv.backward(dy), naive_conv.backward(dy), **TOL[dtype])
+        for k in ("W", "b"):
+            assert_allclose(conv.grads[k], naive_conv.grads[k], **TOL[dtype])
+        assert conv.backward(dy, need_dx=False) is None  # a first layer's dx is skipped...
+        assert_allclose(conv.grads["W"], naive_conv.grads["W"], **TOL[dtype])  # ...not its dW
+
+    pool, naive_pool = fast_and_naive(MaxPool2D(2))
+    x = rng.integers(0, 3, (16, 4, 32, 32)).astype(dtype)  # many ties
+    y = pool.forward(x)
+    assert_array_equal(y, naive_pool.forward(x))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_array_equal(pool.backward(dy), naive_pool.backward(dy))
+    relu = ReLU()
+    assert_array_equal(relu.forward(x - 1), np.maximum(x - 1, 0))
+    assert_array_equal(relu.backward(x), np.where(x > 1, x, 0))
+
+
 # ---- gradient checks (float64, central differences) ------------------------------------------
 
 
@@ -173,6 +200,12 @@ def test_maxpool_fast_equals_naive_exactly_even_with_ties(dtype, case):
 def test_conv_backward_matches_numeric(impl, case):
     layer, x = make_conv(case, impl)
     assert_gradients_match(layer, x)
+
+
+def test_conv_with_large_windows_backward_matches_numeric():
+    # C*KH*KW = 144 >= 128: the fast path's one-product-per-half branch
+    case = dict(N=2, C=16, F=2, kernel=(3, 3), stride=(1, 1), pad=(1, 1), H=3, W=3, seed=3)
+    assert_gradients_match(*make_conv(case))
 
 
 @pytest.mark.parametrize("impl", ["naive", "fast"])

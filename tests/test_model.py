@@ -114,6 +114,17 @@ def test_rng_state_round_trip_replays_dropout_masks():
     assert_array_equal(model.forward(x.astype(np.float32), training=True), first)
 
 
+def test_backward_without_input_grad_gives_the_same_parameter_gradients():
+    model = build_model("mnist-small", dtype="float64")  # Normalize first: it is skipped
+    x = np.random.default_rng(0).random((3, 1, 28, 28))
+    _, dlogits = softmax_cross_entropy(model.forward(x), np.array([1, 2, 3]))
+    assert model.backward(dlogits).shape == x.shape
+    full = {name: g.copy() for name, _, g in model.parameters()}
+    assert model.backward(dlogits, input_grad=False) is None
+    for name, _, g in model.parameters():
+        assert_array_equal(g, full[name], err_msg=name)
+
+
 def test_tiny_network_learns_a_small_batch_to_full_accuracy():
     rng = np.random.default_rng(0)
     model = Sequential([
