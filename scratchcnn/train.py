@@ -2,7 +2,8 @@
 
 One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
 softmax_cross_entropy(logits, y); model.backward(dlogits, input_grad=False); optimizer.step().
-The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then cosine decay).
+The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then
+cosine decay).
 A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
 atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for bit.
 """
