@@ -270,7 +270,9 @@ def bench_throughput(impls, N: int, reps: int) -> dict:
 
 
 def bench_layers(N: int, reps: int) -> list[dict]:
-    """Per-layer forward and backward milliseconds of our network at batch N (training mode)."""
+    """Per-layer forward and backward milliseconds of our network at batch N (training mode), the
+    whole batch on one thread (a training step runs two halves at once, see model.SPLIT_MIN) and
+    without the first layer's dx, as in training."""
     model = build_model(MODEL)
     x, y = _batch(N)
     fw = [[] for _ in model.layers]
@@ -285,7 +287,7 @@ def bench_layers(N: int, reps: int) -> list[dict]:
             _, d = softmax_cross_entropy(a, y)
             for i in reversed(range(len(model.layers))):
                 t = time.perf_counter()
-                d = model.layers[i].backward(d)
+                d = model.layers[i].backward(d, need_dx=i > 0)
                 bw[i].append(time.perf_counter() - t)
     return [
         {
@@ -544,12 +546,12 @@ def format_table(r: dict) -> str:
         f"augmenting took {e['augment_s']:.2f} s of it"
     )
     lines.append("")
-    lines.append("per layer, batch 128, ms      forward  backward")
+    lines.append("per layer, batch 128 on one thread, ms  forward  backward")
     total_f = total_b = 0.0
     for L in r["layers_b128"]:
-        lines.append(f"  {L['layer']:<28}{L['forward_ms']:>7.2f}  {L['backward_ms']:>8.2f}")
+        lines.append(f"  {L['layer']:<37}{L['forward_ms']:>7.2f}  {L['backward_ms']:>8.2f}")
         total_f, total_b = total_f + L["forward_ms"], total_b + L["backward_ms"]
-    lines.append(f"  {'total':<28}{total_f:>7.2f}  {total_b:>8.2f}")
+    lines.append(f"  {'total':<37}{total_f:>7.2f}  {total_b:>8.2f}")
     lines.append("")
     lines.append("fast vs naive, forward + backward")
     for name, v in r["fast_vs_naive"].items():

@@ -6,8 +6,8 @@ The im2col layout, defined here once for the whole package: one column per recep
 
 Rows are ordered (c, kh, kw), so a conv weight of shape (F, C, KH, KW) flattens straight onto
 them, and columns (n, oh, ow), so image n's block x_cols[:, n*OH*OW:(n+1)*OH*OW] times
-W.reshape(F, -1) is y[n] in NCHW order: y[n] = W_mat @ x_cols[:, block n]. Both matrix operands
-are read as they lie in memory; nothing is transposed or copied around the matrix products.
+W.reshape(F, -1) is y[n] in NCHW order: y[n] = W_mat @ x_cols[:, block n], with BLAS reading
+each block where it lies (Conv2D says when one product for the whole batch pays instead).
 Zero padding is fused into the loops (`_inside` finds the in-bounds range once per row), so no
 padded copy of x is ever made.
 
@@ -17,12 +17,10 @@ fast, both measured with `scratchcnn bench`:
 - Array indices computed from a subtraction are cast to unsigned (`_u`) once the bounds are
   settled: for a signed index Numba adds a negative-index wraparound test, which made these loops
   2-3x slower.
-- The kernels run serially and release the GIL (`nogil`): layers run the two halves of a batch on
-  two Python threads (layers._halves). On the shared 2-core machine, Numba's parallel loops
-  (OpenMP, 2 threads) made a training step 2-5x slower: threads spin and wait on each other and on
-  BLAS.
-Kernels that layers call on half a batch write into a caller-supplied `out` (a slice of the
-whole batch's array) when given one, so no half is copied twice.
+- The kernels run serially and release the GIL (`nogil`): Sequential runs the two halves of a
+  batch through the whole network on two Python threads (model.py). On the shared 2-core machine,
+  Numba's parallel loops (OpenMP, 2 threads) made a training step 2-5x slower: threads spin and
+  wait on each other and on BLAS.
 """
 
 import numpy as np
@@ -44,16 +42,13 @@ def _inside(offset, stride, size, count):
 
 
 @njit(cache=True, nogil=True)
-def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
+def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW):
     """Unfold every receptive field of x into one column; padding reads as 0.
 
     Shapes: x (N, C, H, W) -> x_cols (C*KH*KW, N*OH*OW)
     """
     N, C, H, W = x.shape
-    if out is None:
-        x_cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
-    else:
-        x_cols = out
+    x_cols = np.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
     for c in range(C):
         for kh in range(KH):
             oh_lo, oh_hi = _inside(kh - PH, SH, H, OH)  # window rows inside the image
@@ -78,16 +73,12 @@ def im2col(x, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
 
 
 @njit(cache=True, nogil=True)
-def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
+def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
     """Adjoint of im2col: add every column's entries back onto the pixels they were read from.
 
     Shapes: dx_cols (C*KH*KW, N*OH*OW) -> dx (N, C, H, W)
     """
-    if out is None:
-        dx = np.zeros((N, C, H, W), dtype=dx_cols.dtype)
-    else:
-        dx = out
-        dx[:] = 0
+    dx = np.zeros((N, C, H, W), dtype=dx_cols.dtype)
     for n in range(N):
         for c in range(C):
             for kh in range(KH):
@@ -104,15 +95,12 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, out=None):
 
 
 @njit(cache=True, nogil=True)
-def relu_forward(x, out=None):
+def relu_forward(x):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 
     Shapes: x (any, C-contiguous) -> y (same)
     """
-    if out is None:
-        y = np.empty_like(x)
-    else:
-        y = out
+    y = np.empty_like(x)
     x_flat, y_flat = x.reshape(-1), y.reshape(-1)
     for i in range(x_flat.size):
         v = x_flat[i]
@@ -121,15 +109,12 @@ def relu_forward(x, out=None):
 
 
 @njit(cache=True, nogil=True)
-def relu_backward(dy, x, out=None):
+def relu_backward(dy, x):
     """dx = dy where x > 0, else 0, reading the cached input instead of a stored mask.
 
     Shapes: dy, x (any, same, C-contiguous) -> dx (same)
     """
-    if out is None:
-        dx = np.empty_like(dy)
-    else:
-        dx = out
+    dx = np.empty_like(dy)
     dx_flat, x_flat, dy_flat = dx.reshape(-1), x.reshape(-1), dy.reshape(-1)
     for i in range(x_flat.size):
         dx_flat[i] = dy_flat[i] if x_flat[i] > 0 else 0
@@ -137,18 +122,15 @@ def relu_backward(dy, x, out=None):
 
 
 @njit(cache=True, nogil=True)
-def maxpool_forward(x, KH, KW, SH, SW, OH, OW, out=None):
+def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
     """Max over each window; also return where it was, as a flat index into the (H, W) plane.
 
-    Ties go to the first maximum in row-major window order (strict `>`). out: a (y, argmax) pair.
+    Ties go to the first maximum in row-major window order (strict `>`).
     Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32
     """
     N, C, H, W = x.shape
-    if out is None:
-        y = np.empty((N, C, OH, OW), dtype=x.dtype)
-        argmax = np.empty((N, C, OH, OW), dtype=np.int32)
-    else:
-        y, argmax = out
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int32)
     for n in range(N):
         for c in range(C):
             for oh in range(OH):
@@ -169,17 +151,13 @@ def maxpool_forward(x, KH, KW, SH, SW, OH, OW, out=None):
 
 
 @njit(cache=True, nogil=True)
-def maxpool_backward(dy, argmax, H, W, out=None):
+def maxpool_backward(dy, argmax, H, W):
     """Send each output gradient to the input pixel that won its window (overlaps add up).
 
     Shapes: dy (N, C, OH, OW), argmax (N, C, OH, OW) -> dx (N, C, H, W)
     """
     N, C, OH, OW = dy.shape
-    if out is None:
-        dx = np.zeros((N, C, H, W), dtype=dy.dtype)
-    else:
-        dx = out
-        dx[:] = 0
+    dx = np.zeros((N, C, H, W), dtype=dy.dtype)
     for n in range(N):
         for c in range(C):
             plane = dx[n, c].reshape(-1)  # (H*W,), the argmax's index space

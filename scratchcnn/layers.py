@@ -8,8 +8,7 @@ only its parameter gradients).
 `impl="fast"` (Numba kernels + BLAS) or `impl="naive"` (the loops of reference.py).
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import copy
 
 import numpy as np
 
@@ -54,25 +53,6 @@ def _check_input(layer, x, expected: str, ndim: int | None, channels: int | None
         raise ValueError(f"{name} expected {want} input of shape {expected}, got {x.dtype} {x.shape}")
 
 
-_helper: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, executor)
-
-
-def _halves(part, N: int, size: int) -> list:
-    """Run part(lo, hi) on the two halves of the batch, the second on a helper thread (the Numba
-    kernels are nogil and BLAS releases the GIL), and return the results in batch order.
-    The caller sleeps on the result instead of spinning, so on a busy machine the split costs
-    nothing, while on an idle one the second core does half the work. Batches under 16 images or
-    arrays under 64 Ki elements (`size`) run whole: the hand-over costs about 30 us."""
-    global _helper
-    if N < 16 or size < 65536:
-        return [part(0, N)]
-    if _helper is None or _helper[0] != os.getpid():  # a forked child needs its own thread
-        _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchcnn"))
-    h = (N + 1) // 2
-    second = _helper[1].submit(part, h, N)
-    return [part(0, h), second.result()]
-
-
 class Layer:
     """Base class: no parameters, identity config; subclasses fill params/grads."""
 
@@ -89,6 +69,14 @@ class Layer:
 
     def config(self) -> dict:
         return {}
+
+    def twin(self) -> "Layer":
+        """A copy that shares this layer's parameters (the same `params` dict) but keeps its own
+        cache and gradients: Sequential runs the second half of a batch through twins on a second
+        thread, then adds their gradients to the layer's."""
+        other = copy.copy(self)
+        other.grads, other._cache = {}, None
+        return other
 
     def astype(self, dtype) -> "Layer":
         """Cast parameters and gradients in place (float64 for gradient checks)."""
@@ -124,11 +112,11 @@ class Conv2D(Layer):
 
     Fast path, with x_cols = im2col(x) of shape (C*KH*KW, N*OH*OW) and W_mat = W.reshape(F, -1):
     y[n] = W_mat @ (image n's block of columns); backward, with dY = dy laid out like x_cols,
-    (F, N*OH*OW): dW = dY @ x_cols.T, dx = col2im(W_mat.T @ dY). Both passes run the two halves of
-    a batch on two threads (`_halves`). The products run one per image when windows are small
-    (C*KH*KW < 128, a first layer's 9: each lands straight in NCHW) and one per half batch when
-    they are large (a second layer's 288: BLAS runs such shapes 1.2-1.5x faster, which pays for
-    reordering between (F, N*OH*OW) and NCHW); `scratchcnn bench` measured both.
+    (F, N*OH*OW): dW = dY @ x_cols.T, dx = col2im(W_mat.T @ dY). The products run one per image
+    when windows are small (C*KH*KW < 128, a first layer's 9: each lands straight in NCHW) and one
+    for the batch when they are large (a second layer's 288: BLAS runs such shapes 1.2-1.5x
+    faster, which pays for reordering between (F, N*OH*OW) and NCHW); `scratchcnn bench`
+    measured both.
     Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
     """
 
@@ -181,20 +169,15 @@ class Conv2D(Layer):
         F, P, K = self.out_channels, OH * OW, C * KH * KW
         x = np.ascontiguousarray(x)
         W_mat = Wt.reshape(F, K)
-        y = np.empty((N, F, P), dtype=x.dtype)
-
-        def part(lo, hi):
-            n = hi - lo
-            x_cols = kernels.im2col(x[lo:hi], KH, KW, SH, SW, PH, PW, OH, OW)  # (K, n*P)
-            if K < 128:  # y[n] = W_mat @ block n, a stacked matmul reading each block in place
-                np.matmul(W_mat, x_cols.reshape(K, n, P).transpose(1, 0, 2), out=y[lo:hi])
-                y[lo:hi] += b[:, None]
-            else:  # one product, (n*P, F), reordered to (n, F, P) as the bias is added
-                y_rows = (x_cols.T @ W_mat.T).reshape(n, P, F)
-                np.add(y_rows.transpose(0, 2, 1), b[:, None], out=y[lo:hi])
-            return x_cols
-
-        self._cache = (x.shape, _halves(part, N, N * P * max(F, K)))  # x_cols per half
+        x_cols = kernels.im2col(x, KH, KW, SH, SW, PH, PW, OH, OW)  # (K, N*P)
+        self._cache = (x.shape, x_cols)
+        if K < 128:  # y[n] = W_mat @ block n, a stacked matmul reading each block in place
+            y = np.matmul(W_mat, x_cols.reshape(K, N, P).transpose(1, 0, 2))  # (N, F, P)
+            y += b[:, None]
+        else:  # one product, transposed: (N*P, F), reordered to (N, F, P) as the bias is added
+            y_t = (x_cols.T @ W_mat.T).reshape(N, P, F)
+            y = np.empty((N, F, P), dtype=x.dtype)
+            np.add(y_t.transpose(0, 2, 1), b[:, None], out=y)
         return y.reshape(N, F, OH, OW)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
@@ -206,7 +189,7 @@ class Conv2D(Layer):
             dx, self.grads["W"], self.grads["b"] = reference.conv_backward(
                 dy, x, Wt, self.stride, self.padding)
             return dx if need_dx else None
-        x_shape, x_cols_halves = cache
+        x_shape, x_cols = cache
         N, C, H, W = x_shape
         OH, OW = self.output_hw(H, W)
         self._check_dy(dy, (N, self.out_channels, OH, OW))
@@ -214,27 +197,21 @@ class Conv2D(Layer):
         F, P, K = self.out_channels, OH * OW, C * KH * KW
         dy3 = dy.reshape(N, F, P)
         W_mat = Wt.reshape(F, K)
-        dx = np.empty(x_shape, dtype=dy.dtype) if need_dx else None
-
-        def part(lo, hi):
-            n, x_cols = hi - lo, x_cols_halves[lo > 0]  # (K, n*P), images lo..hi-1
-            if K < 128:  # per image, as in forward: dW = sum_n dy[n] @ block_n.T
-                blocks = x_cols.reshape(K, n, P).transpose(1, 0, 2)  # (n, K, P)
-                dW = np.matmul(dy3[lo:hi], blocks.transpose(0, 2, 1)).sum(axis=0)
-                if need_dx:
-                    dx_cols = np.empty_like(x_cols)
-                    np.matmul(W_mat.T, dy3[lo:hi], out=dx_cols.reshape(K, n, P).transpose(1, 0, 2))
-            else:
-                dY = np.ascontiguousarray(dy3[lo:hi].transpose(1, 0, 2)).reshape(F, n * P)
-                dW = (x_cols @ dY.T).T  # (F, K); BLAS runs this orientation fastest
-                dx_cols = W_mat.T @ dY if need_dx else None
-            if need_dx:
-                kernels.col2im(dx_cols, n, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW, dx[lo:hi])
-            return dW
-
-        self.grads["W"] = sum(_halves(part, N, N * P * max(F, K))).reshape(Wt.shape)
         self.grads["b"] = dy3.sum(axis=(0, 2))
-        return dx
+        if K < 128:  # per image, as in forward: dW = sum_n dy[n] @ block_n.T
+            blocks = x_cols.reshape(K, N, P).transpose(1, 0, 2)  # (N, K, P)
+            self.grads["W"] = np.matmul(dy3, blocks.transpose(0, 2, 1)).sum(axis=0).reshape(Wt.shape)
+            if not need_dx:
+                return None
+            dx_cols = np.empty_like(x_cols)
+            np.matmul(W_mat.T, dy3, out=dx_cols.reshape(K, N, P).transpose(1, 0, 2))
+        else:
+            dY = np.ascontiguousarray(dy3.transpose(1, 0, 2)).reshape(F, N * P)  # like x_cols
+            self.grads["W"] = (x_cols @ dY.T).T.reshape(Wt.shape)  # BLAS's fastest orientation
+            if not need_dx:
+                return None
+            dx_cols = W_mat.T @ dY  # (K, N*P)
+        return kernels.col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW)
 
 
 class MaxPool2D(Layer):
@@ -274,14 +251,7 @@ class MaxPool2D(Layer):
             self._cache = (x,)
             return reference.maxpool_forward(x, self.kernel_size, self.stride)
         OH, OW = self.output_hw(*x.shape[2:])
-        x = np.ascontiguousarray(x)
-        y = np.empty((*x.shape[:2], OH, OW), dtype=x.dtype)
-        argmax = np.empty(y.shape, dtype=np.int32)
-
-        def part(lo, hi):  # one half of the batch per thread, as in Conv2D
-            kernels.maxpool_forward(x[lo:hi], KH, KW, SH, SW, OH, OW, (y[lo:hi], argmax[lo:hi]))
-
-        _halves(part, len(x), x.size)
+        y, argmax = kernels.maxpool_forward(np.ascontiguousarray(x), KH, KW, SH, SW, OH, OW)
         self._cache = (x.shape, argmax)
         return y
 
@@ -291,14 +261,7 @@ class MaxPool2D(Layer):
         self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
         if self.impl == "naive":
             return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
-        dy, argmax = np.ascontiguousarray(dy), cache[1]
-        dx = np.empty(x_shape, dtype=dy.dtype)
-
-        def part(lo, hi):
-            kernels.maxpool_backward(dy[lo:hi], argmax[lo:hi], *x_shape[2:], dx[lo:hi])
-
-        _halves(part, len(dx), dx.size)
-        return dx
+        return kernels.maxpool_backward(np.ascontiguousarray(dy), cache[1], *x_shape[2:])
 
 
 class ReLU(Layer):
@@ -308,16 +271,12 @@ class ReLU(Layer):
         _check_input(self, x, "(N, ...)", None)
         x = np.ascontiguousarray(x)
         self._cache = (x,)  # the sign of x is the mask; no separate bool array
-        y = np.empty_like(x)
-        _halves(lambda lo, hi: kernels.relu_forward(x[lo:hi], y[lo:hi]), len(x), x.size)
-        return y
+        return kernels.relu_forward(x)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         (x,) = self._cached()
         self._check_dy(dy, x.shape)
-        dy, dx = np.ascontiguousarray(dy), np.empty_like(x, dtype=dy.dtype)
-        _halves(lambda lo, hi: kernels.relu_backward(dy[lo:hi], x[lo:hi], dx[lo:hi]), len(x), x.size)
-        return dx
+        return kernels.relu_backward(np.ascontiguousarray(dy), x)
 
 
 class Flatten(Layer):
@@ -392,6 +351,13 @@ class Dropout(Layer):
 
     def config(self) -> dict:
         return {"p": self.p, "seed": self.seed}
+
+    def twin(self) -> "Dropout":
+        """A twin draws its masks from a generator seeded by this one, so this layer's generator
+        state alone replays both halves of every batch (a checkpoint stores only that)."""
+        other = super().twin()
+        other.rng = np.random.default_rng(self.rng.integers(2**63))
+        return other
 
     def describe(self) -> str:
         return f"Dropout(p={self.p:g})"

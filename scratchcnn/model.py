@@ -8,7 +8,9 @@ loaded with allow_pickle=False so a model file can never run code.
 import contextlib
 import ctypes
 import json
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 import zipfile
 import zlib
 
@@ -89,6 +91,40 @@ def _blas_limit():
                     lib.set_num_threads(n)
 
 
+# Batches of at least SPLIT_MIN images run as two halves through the whole network at once, the
+# second half on a helper thread (layer twins, Layer.twin): the Numba kernels release the GIL, and
+# so does BLAS. Two hand-overs per training step instead of one per layer and pass: the first way,
+# `scratchcnn bench` measured 1.2x the training throughput of the second. The caller sleeps on the
+# helper's result instead of spinning, so on a busy machine the split costs little.
+SPLIT_MIN = 16
+_helper: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, executor)
+
+
+def _in_parallel(fn, first: tuple, second: tuple):
+    """fn(*first) here and fn(*second) on the helper thread, at the same time; both results."""
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():  # a forked child needs its own thread
+        _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchcnn"))
+    other = _helper[1].submit(fn, *second)
+    try:
+        mine = fn(*first)
+    finally:
+        wait([other])  # never leave the helper running on this call's arrays
+    return mine, other.result()
+
+
+def _forward_through(layers, x, training):
+    for layer in layers:
+        x = layer.forward(x, training)
+    return x
+
+
+def _backward_through(layers, dy, stop: int, first: int, input_grad: bool):
+    for i in range(len(layers) - 1, stop - 1, -1):
+        dy = layers[i].backward(dy, need_dx=input_grad or i > first)
+    return dy
+
+
 class Sequential:
     """Compose layers: y = layer_L(... layer_1(x)); backward applies the chain rule in reverse.
 
@@ -102,6 +138,8 @@ class Sequential:
                 raise ValueError(f"layer {i} must be a scratchcnn Layer, got {type(layer).__name__}")
         self.layers = layers
         self.input_shape = tuple(int(s) for s in input_shape)
+        self._twins: list[Layer] | None = None  # the last forward's second half, if it split
+        self._split = (0, 0)  # (N, images in the first half) of that forward
 
     @property
     def dtype(self) -> np.dtype:
@@ -119,23 +157,44 @@ class Sequential:
             raise ValueError(f"model expected {self.dtype} input of shape {expected}, got {x.dtype}")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Every layer in order. A batch of SPLIT_MIN+ images runs as two halves on two threads."""
         self._check_input(x)
+        N, self._twins = len(x), None
         with _blas_limit():
-            for layer in self.layers:
-                x = layer.forward(x, training)
-        return x
+            if N < SPLIT_MIN:
+                return _forward_through(self.layers, x, training)
+            self._twins = [layer.twin() for layer in self.layers]
+            h = (N + 1) // 2
+            self._split = (N, h)
+            halves = _in_parallel(_forward_through, (self.layers, x[:h], training),
+                                  (self._twins, x[h:], training))
+        return np.concatenate(halves)
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Chain rule from the last layer to the first; returns dL/dx of the input.
 
         input_grad=False, for training, returns None and does less: nothing before the first layer
-        with parameters is run, and that layer computes only its parameter gradients."""
+        with parameters is run, and that layer computes only its parameter gradients.
+        After a split forward, each half runs back through its own layers and the twins'
+        gradients are added to the layers' (the loss already averaged over the whole batch)."""
         first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        stop = 0 if input_grad else first
+        args = (0 if input_grad else first, first, input_grad)
         with _blas_limit():
-            for i in range(len(self.layers) - 1, stop - 1, -1):
-                dy = self.layers[i].backward(dy, need_dx=input_grad or i > first)
-        return dy if input_grad else None
+            if self._twins is None:
+                dx = _backward_through(self.layers, dy, *args)
+            else:
+                N, h = self._split
+                if not isinstance(dy, np.ndarray) or dy.ndim == 0 or len(dy) != N:
+                    got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
+                    raise ValueError(f"model.backward expected dy of shape ({N}, ...) for the last "
+                                     f"forward's {N} images, got {got}")
+                halves = _in_parallel(_backward_through, (self.layers, dy[:h], *args),
+                                      (self._twins, dy[h:], *args))
+                for layer, twin in zip(self.layers, self._twins):
+                    for k in twin.grads:
+                        layer.grads[k] = layer.grads[k] + twin.grads[k]
+                dx = np.concatenate(halves) if input_grad else None
+        return dx if input_grad else None
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)"""

@@ -166,8 +166,7 @@ def test_maxpool_fast_equals_naive_exactly_even_with_ties(dtype, case):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batches_split_over_two_threads_match_naive(dtype):
-    # 16+ images and 64 Ki+ elements: the fast path runs two halves on two threads (layers._halves)
+def test_both_conv_product_branches_and_pooling_match_naive_on_a_batch(dtype):
     rng = np.random.default_rng(7)
     for C, size in ((3, 16), (16, 8)):  # windows of 27 and 144: per-image and per-half products
         conv, naive_conv = fast_and_naive(Conv2D(C, 4, 3, padding=1, dtype=dtype, rng=rng))

@@ -7,6 +7,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from scratchcnn import SGD, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_model, load_model
+from scratchcnn import model as model_module
 from scratchcnn import softmax_cross_entropy
 from scratchcnn.gradcheck import demo_model, model_gradients, relative_error
 
@@ -123,6 +124,40 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
     assert model.backward(dlogits, input_grad=False) is None
     for name, _, g in model.parameters():
         assert_array_equal(g, full[name], err_msg=name)
+
+
+def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatch):
+    model = build_model("mnist-small", dtype="float64")
+    rng = np.random.default_rng(1)
+    x, y = rng.random((21, 1, 28, 28)), rng.integers(0, 10, 21)  # odd: halves of 11 and 10
+
+    def run():
+        logits = model.forward(x)
+        dx = model.backward(softmax_cross_entropy(logits, y)[1])
+        return logits, dx, {name: g.copy() for name, _, g in model.parameters()}
+
+    monkeypatch.setattr(model_module, "SPLIT_MIN", 10**9)
+    whole = run()
+    assert model._twins is None
+    monkeypatch.setattr(model_module, "SPLIT_MIN", 16)
+    split = run()
+    assert model._twins is not None
+    assert_allclose(split[0], whole[0], rtol=1e-12)
+    assert_allclose(split[1], whole[1], rtol=1e-10, atol=1e-14)
+    for name, g in whole[2].items():
+        assert_allclose(split[2][name], g, rtol=1e-10, atol=1e-14, err_msg=name)
+    with pytest.raises(ValueError, match=r"expected dy of shape \(21, \.\.\.\)"):
+        model.backward(np.zeros((20, 10)))
+
+
+def test_split_batches_replay_their_dropout_masks_from_the_layer_state():
+    model = build_model("mnist-small")
+    x = np.random.default_rng(2).random((32, 1, 28, 28), dtype=np.float32)
+    state = model.rng_state()
+    first = model.forward(x, training=True)
+    model.set_rng_state(state)
+    assert_array_equal(model.forward(x, training=True), first)
+    assert not np.array_equal(model.forward(x, training=True), first)  # a new batch, new masks
 
 
 def test_tiny_network_learns_a_small_batch_to_full_accuracy():
