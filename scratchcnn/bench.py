@@ -109,7 +109,7 @@ class _Ours:
         self.opt.step()
 
     def predict(self, x):
-        # the public inference call: it runs big inputs in chunks of 256 images, which keeps
+        # the public inference call: it runs big inputs in batches of 64 images, which keeps
         # each layer's arrays near the cache instead of streaming 100+ MB ones through RAM
         return self.model.predict_proba(x)
 

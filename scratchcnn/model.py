@@ -196,15 +196,18 @@ class Sequential:
                 dx = np.concatenate(halves) if input_grad else None
         return dx if input_grad else None
 
-    def predict_proba(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)"""
+    def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)
+
+        Batches of 64 (two halves of 32 on two threads) keep each layer's arrays near the cache;
+        on the 2-core machine they ran 1,000 images faster than batches of 256 or all at once."""
         if len(x) <= batch_size:
             return softmax(self.forward(x))
         self._check_input(x)
         return np.concatenate([softmax(self.forward(x[i : i + batch_size]))
                                for i in range(0, len(x), batch_size)])
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Most probable class per input. Shapes: (N, ...) -> (N,) int64"""
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
