@@ -46,9 +46,11 @@ def keep_freed_memory(limit: int = 32 << 20) -> bool:
 
 keep_freed_memory()
 
-# BLAS threads while a model runs. On the shared 2-core machine, OpenBLAS's own 2 threads spin
-# while waiting and made a training step 2-4x slower than 1 thread (`scratchcnn bench` reports
-# the figures). threadpoolctl, when installed, sets it for the call only; None leaves BLAS alone.
+# BLAS threads while a batch runs as two halves on our two threads. On the shared 2-core machine,
+# OpenBLAS's own 2 threads spin while waiting and made a training step 2-4x slower than 1 thread
+# (`scratchcnn bench` reports the figures). A batch too small to split keeps BLAS's own setting,
+# so one image's products may use both cores. threadpoolctl, when installed, sets it for the
+# call only; None leaves BLAS alone.
 BLAS_THREADS: int | None = 1
 _blas_libs = None  # threadpoolctl's handles on the loaded BLAS libraries, found once
 _blas_lock = threading.Lock()
@@ -160,9 +162,9 @@ class Sequential:
         """Every layer in order. A batch of SPLIT_MIN+ images runs as two halves on two threads."""
         self._check_input(x)
         N, self._twins = len(x), None
+        if N < SPLIT_MIN:  # one thread of ours: BLAS may use the other core
+            return _forward_through(self.layers, x, training)
         with _blas_limit():
-            if N < SPLIT_MIN:
-                return _forward_through(self.layers, x, training)
             self._twins = [layer.twin() for layer in self.layers]
             h = (N + 1) // 2
             self._split = (N, h)
@@ -179,21 +181,21 @@ class Sequential:
         gradients are added to the layers' (the loss already averaged over the whole batch)."""
         first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
         args = (0 if input_grad else first, first, input_grad)
-        with _blas_limit():
-            if self._twins is None:
-                dx = _backward_through(self.layers, dy, *args)
-            else:
-                N, h = self._split
-                if not isinstance(dy, np.ndarray) or dy.ndim == 0 or len(dy) != N:
-                    got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
-                    raise ValueError(f"model.backward expected dy of shape ({N}, ...) for the last "
-                                     f"forward's {N} images, got {got}")
+        if self._twins is None:
+            dx = _backward_through(self.layers, dy, *args)
+        else:
+            N, h = self._split
+            if not isinstance(dy, np.ndarray) or dy.ndim == 0 or len(dy) != N:
+                got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
+                raise ValueError(f"model.backward expected dy of shape ({N}, ...) for the last "
+                                 f"forward's {N} images, got {got}")
+            with _blas_limit():
                 halves = _in_parallel(_backward_through, (self.layers, dy[:h], *args),
                                       (self._twins, dy[h:], *args))
-                for layer, twin in zip(self.layers, self._twins):
-                    for k in twin.grads:
-                        layer.grads[k] = layer.grads[k] + twin.grads[k]
-                dx = np.concatenate(halves) if input_grad else None
+            for layer, twin in zip(self.layers, self._twins):
+                for k in twin.grads:
+                    layer.grads[k] = layer.grads[k] + twin.grads[k]
+            dx = np.concatenate(halves) if input_grad else None
         return dx if input_grad else None
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
