@@ -126,10 +126,11 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
         assert_array_equal(g, full[name], err_msg=name)
 
 
-def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatch):
+@pytest.mark.parametrize("N", [21, 70])  # 2 pieces of 10-11 images; 4 of 17-18
+def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatch, N):
     model = build_model("mnist-small", dtype="float64")
     rng = np.random.default_rng(1)
-    x, y = rng.random((21, 1, 28, 28)), rng.integers(0, 10, 21)  # odd: halves of 11 and 10
+    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
 
     def run():
         logits = model.forward(x)
@@ -138,16 +139,16 @@ def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatc
 
     monkeypatch.setattr(model_module, "SPLIT_MIN", 10**9)
     whole = run()
-    assert model._twins is None
+    assert model._stacks is None
     monkeypatch.setattr(model_module, "SPLIT_MIN", 16)
     split = run()
-    assert model._twins is not None
+    assert len(model._stacks) == (2 if N < 64 else 4)
     assert_allclose(split[0], whole[0], rtol=1e-12)
     assert_allclose(split[1], whole[1], rtol=1e-10, atol=1e-14)
     for name, g in whole[2].items():
         assert_allclose(split[2][name], g, rtol=1e-10, atol=1e-14, err_msg=name)
-    with pytest.raises(ValueError, match=r"expected dy of shape \(21, \.\.\.\)"):
-        model.backward(np.zeros((20, 10)))
+    with pytest.raises(ValueError, match=rf"expected dy of shape \({N}, \.\.\.\)"):
+        model.backward(np.zeros((N - 1, 10)))
 
 
 def test_split_batches_replay_their_dropout_masks_from_the_layer_state():
