@@ -162,8 +162,8 @@ class Sequential:
 
     @property
     def dtype(self) -> np.dtype:
-        params = [p for _, p, _ in self.parameters()]
-        return params[0].dtype if params else np.dtype(np.float32)
+        first = next((p for layer in self.layers for p in layer.params.values()), None)
+        return np.dtype(np.float32) if first is None else first.dtype
 
     def _check_input(self, x) -> None:
         expected = f"(N, {', '.join(map(str, self.input_shape))})"
