@@ -271,7 +271,7 @@ def bench_throughput(impls, N: int, reps: int) -> dict:
 
 def bench_layers(N: int, reps: int) -> list[dict]:
     """Per-layer forward and backward milliseconds of our network at batch N (training mode), the
-    whole batch on one thread (a training step runs two halves at once, see model.SPLIT_MIN) and
+    whole batch on one thread (a training step runs pieces on two threads, see model.SPLIT_MIN) and
     without the first layer's dx, as in training."""
     model = build_model(MODEL)
     x, y = _batch(N)
