@@ -30,6 +30,7 @@ MODEL = "convnet"
 EPOCH = 60_000
 EPOCH_TARGET = 1.3  # issue 5: the trainer's epoch within 1.3x of the bare steps' time
 TORCH_THREADS = 2
+SETTLE_S = 0.02  # untimed work before each timed block (_interleaved)
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 BLAS_KEYS = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "prefix")
 
@@ -171,14 +172,22 @@ def _batch(N: int, seed: int = 0):
     return rng.random((N, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, N).astype(np.int64)
 
 
-def _interleaved(impls, fn, reps: int, warmup: int = 1) -> dict:
-    """Time fn(impl) for every impl in turn, reps rounds, after warm-up; seconds per call."""
+def _interleaved(impls, fn, reps: int, warmup: int = 1, settle=None) -> dict:
+    """Time fn(impl) for every impl in turn, reps rounds, after warm-up; seconds per call.
+
+    Before each timed call, settle(impl) (a short call of the same kind) runs untimed for
+    SETTLE_S: after PyTorch's work ends its OpenMP threads keep spinning for milliseconds
+    (libgomp's wait policy) and would slow whatever is timed next, which measurably lowered
+    scratchcnn's training figure with 5-step blocks; our helper thread sleeps at once."""
     for impl in impls:
         for _ in range(warmup):
             fn(impl)
     times = {impl.name: [] for impl in impls}
     for _ in range(reps):
         for impl in impls:
+            t_end = time.perf_counter() + SETTLE_S
+            while time.perf_counter() < t_end:
+                (settle or fn)(impl)
             t = time.perf_counter()
             fn(impl)
             times[impl.name].append(time.perf_counter() - t)
@@ -193,7 +202,7 @@ def bench_training(impls, N: int, steps: int, reps: int) -> dict:
         for _ in range(steps):
             impl.train_step(x, y)
 
-    times = _interleaved(impls, block, reps)
+    times = _interleaved(impls, block, reps, settle=lambda impl: impl.train_step(x, y))
     out = {}
     for name, ts in times.items():
         rate = [N * steps / t for t in ts]
@@ -258,14 +267,15 @@ def bench_latency(impls, calls: int, rounds: int) -> dict:
             impl.predict(x)
             lat[impl.name].append((time.perf_counter() - t) * 1e6)
 
-    _interleaved(impls, block, rounds)
+    _interleaved(impls, block, rounds, settle=lambda impl: impl.predict(x))
     return {name: _stats(v[calls:]) for name, v in lat.items()}  # drop the warm-up block
 
 
 def bench_throughput(impls, N: int, reps: int) -> dict:
     """Inference images/s at batch N."""
     x, _ = _batch(N, seed=2)
-    times = _interleaved(impls, lambda impl: impl.predict(x), reps)
+    times = _interleaved(impls, lambda impl: impl.predict(x), reps,
+                         settle=lambda impl: impl.predict(x[:64]))
     return {name: _stats([N / t for t in ts]) for name, ts in times.items()}
 
 
