@@ -508,7 +508,7 @@ def format_table(r: dict) -> str:
         lines.append(
             f"BLAS ({s['blas_source']}): {lib.get('internal_api')} {lib.get('version')} "
             f"{lib.get('architecture') or ''}, {lib.get('num_threads')} threads by default,"
-            f" {s['scratchcnn_blas_threads']} inside scratchcnn models"
+            f" {s['scratchcnn_blas_threads']} while a scratchcnn model runs a batch on two threads"
         )
     env = ", ".join(f"{k}={v}" for k, v in s["env"].items() if v is not None)
     lines.append(f"environment: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / thread variables set'}")
