@@ -166,14 +166,17 @@ class Sequential:
         return np.dtype(np.float32) if first is None else first.dtype
 
     def _check_input(self, x) -> None:
+        dtype = self.dtype
+        if (isinstance(x, np.ndarray) and x.ndim == len(self.input_shape) + 1 and len(x)
+                and x.shape[1:] == self.input_shape and x.dtype == dtype):
+            return  # the common case, checked without building any message
         expected = f"(N, {', '.join(map(str, self.input_shape))})"
         if not isinstance(x, np.ndarray):
             got = type(x).__name__
-            raise ValueError(f"model expected a {self.dtype} array of shape {expected}, got {got}")
+            raise ValueError(f"model expected a {dtype} array of shape {expected}, got {got}")
         if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape or x.shape[0] == 0:
             raise ValueError(f"model expected input of shape {expected}, got {x.shape}")
-        if x.dtype != self.dtype:
-            raise ValueError(f"model expected {self.dtype} input of shape {expected}, got {x.dtype}")
+        raise ValueError(f"model expected {dtype} input of shape {expected}, got {x.dtype}")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Every layer in order. A batch of SPLIT_MIN+ images runs in pieces on two threads."""
