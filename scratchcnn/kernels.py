@@ -13,12 +13,12 @@ padded copy of x is ever made.
 
 Each kernel makes the same assignments as its namesake in reference.py, with the loops in the
 output's memory order so the innermost loop runs over contiguous memory. Two habits make them
-fast, both measured with `scratchcnn bench`:
+fast, both measured in timing loops on the 2-core VM:
 - Array indices computed from a subtraction are cast to unsigned (`_u`) once the bounds are
   settled: for a signed index Numba adds a negative-index wraparound test, which made these loops
   2-3x slower.
-- The kernels run serially and release the GIL (`nogil`): Sequential runs the two halves of a
-  batch through the whole network on two Python threads (model.py). On the shared 2-core machine,
+- The kernels run serially and release the GIL (`nogil`): Sequential runs the pieces of a batch
+  through the whole network on two Python threads (model.py). On the shared 2-core machine,
   Numba's parallel loops (OpenMP, 2 threads) made a training step 2-5x slower: threads spin and
   wait on each other and on BLAS.
 """

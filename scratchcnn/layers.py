@@ -72,8 +72,8 @@ class Layer:
 
     def twin(self) -> "Layer":
         """A copy that shares this layer's parameters (the same `params` dict) but keeps its own
-        cache and gradients: Sequential runs the second half of a batch through twins on a second
-        thread, then adds their gradients to the layer's."""
+        cache and gradients: Sequential runs the pieces of a batch after the first through twins,
+        half of them on a second thread, then adds their gradients to the layer's."""
         other = copy.copy(self)
         other.grads, other._cache = {}, None
         return other
@@ -114,9 +114,9 @@ class Conv2D(Layer):
     y[n] = W_mat @ (image n's block of columns); backward, with dY = dy laid out like x_cols,
     (F, N*OH*OW): dW = dY @ x_cols.T, dx = col2im(W_mat.T @ dY). The products run one per image
     when windows are small (C*KH*KW < 128, a first layer's 9: each lands straight in NCHW) and one
-    for the batch when they are large (a second layer's 288: BLAS runs such shapes 1.2-1.5x
-    faster, which pays for reordering between (F, N*OH*OW) and NCHW); `scratchcnn bench`
-    measured both.
+    for the batch when they are large (a second layer's 288: in timing loops BLAS ran such
+    products 1.3-1.5x faster in one call, which pays for reordering between (F, N*OH*OW) and
+    NCHW).
     Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
     """
 
@@ -354,7 +354,7 @@ class Dropout(Layer):
 
     def twin(self) -> "Dropout":
         """A twin draws its masks from a generator seeded by this one, so this layer's generator
-        state alone replays both halves of every batch (a checkpoint stores only that)."""
+        state alone replays every piece of every batch (a checkpoint stores only that)."""
         other = super().twin()
         other.rng = np.random.default_rng(self.rng.integers(2**63))
         return other

@@ -30,7 +30,7 @@ def keep_freed_memory(limit: int = 32 << 20) -> bool:
 
     A training step makes and frees about 100 MB of short-lived arrays. By default glibc hands
     big blocks back to the OS on free, so the next step faults every page in again, which on the
-    2-core VM cost ~1 us per 4 KiB page and about a fifth of a training step (`scratchcnn bench`).
+    2-core VM cost ~1 us per 4 KiB page and about a tenth of a training step (timing loops).
     With blocks under `limit` served from the heap and the heap never trimmed below 2 * limit,
     a freed block is reused as it is. Peak memory is unchanged; the process keeps it until exit.
     Called once when scratchcnn.model is imported; a no-op where the C library has no mallopt.
@@ -46,9 +46,9 @@ def keep_freed_memory(limit: int = 32 << 20) -> bool:
 
 keep_freed_memory()
 
-# BLAS threads while a batch runs as two halves on our two threads. On the shared 2-core machine,
+# BLAS threads while a batch runs in pieces on our two threads. On the shared 2-core machine,
 # OpenBLAS's own 2 threads spin while waiting and made a training step 2-4x slower than 1 thread
-# (`scratchcnn bench` reports the figures). A batch too small to split keeps BLAS's own setting,
+# (timing loops when the fast path was first tuned). A batch too small to split keeps BLAS's own setting,
 # so one image's products may use both cores. threadpoolctl, when installed, sets it for the
 # call only; None leaves BLAS alone.
 BLAS_THREADS: int | None = 1
@@ -65,7 +65,7 @@ def _blas_limit():
     The setting is process-wide, so concurrent calls (a threaded web server) share one limit:
     the first sets it, the last restores what was there before. The library handles are found
     once and then called directly: threadpoolctl's `limit()` scans every loaded library, which
-    cost ~50 us per call, a fifth of a one-image prediction."""
+    cost ~50 us per call, a sixth of a one-image prediction at the time."""
     global _blas_libs, _blas_users, _blas_saved
     if BLAS_THREADS is None:
         yield
@@ -96,8 +96,8 @@ def _blas_limit():
 # Batches of at least SPLIT_MIN images run through the whole network in pieces of at most PIECE
 # images, half of the pieces on a helper thread (each piece through its own layer twins,
 # Layer.twin): the Numba kernels release the GIL, and so does BLAS. Two hand-overs per pass
-# instead of one per layer: `scratchcnn bench` measured 1.2x the training throughput. Pieces of 32
-# keep a piece's arrays near the cache: at batch 128, four pieces trained ~8% faster than two
+# instead of one per layer: 1.2x the training throughput in timing loops. Pieces of 32 keep a
+# piece's arrays near the cache: at batch 128, four pieces trained ~8% faster than two
 # halves. The caller sleeps on the helper's result instead of spinning, so on a busy machine the
 # split costs little.
 SPLIT_MIN = 16
@@ -224,7 +224,7 @@ class Sequential:
     def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)
 
-        Batches of 64 (two halves of 32 on two threads) keep each layer's arrays near the cache;
+        Batches of 64 (two pieces of 32 on two threads) keep each layer's arrays near the cache;
         on the 2-core machine they ran 1,000 images faster than batches of 256 or all at once."""
         if len(x) <= batch_size:
             return softmax(self.forward(x))
