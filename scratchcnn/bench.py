@@ -31,7 +31,8 @@ EPOCH = 60_000
 EPOCH_TARGET = 1.3  # issue 5: the trainer's epoch within 1.3x of the bare steps' time
 TORCH_THREADS = 2
 SETTLE_S = 0.02  # untimed work before each timed block (_interleaved)
-BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+            "SCRATCHCNN_KEEP_FREED_MEMORY")
 BLAS_KEYS = ("internal_api", "version", "architecture", "num_threads", "threading_layer", "prefix")
 
 
@@ -511,7 +512,8 @@ def format_table(r: dict) -> str:
             f" {s['scratchcnn_blas_threads']} while a scratchcnn model runs a batch on two threads"
         )
     env = ", ".join(f"{k}={v}" for k, v in s["env"].items() if v is not None)
-    lines.append(f"environment: {env or 'no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / thread variables set'}")
+    unset = "no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE / thread / memory variables set"
+    lines.append(f"environment: {env or unset}")
     lines.append("")
     lines.append(
         "median (min-max)              "

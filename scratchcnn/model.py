@@ -31,9 +31,11 @@ def keep_freed_memory(limit: int = 32 << 20) -> bool:
     A training step makes and frees about 100 MB of short-lived arrays. By default glibc hands
     big blocks back to the OS on free, so the next step faults every page in again, which on the
     2-core VM cost ~1 us per 4 KiB page and about a tenth of a training step (timing loops).
-    With blocks under `limit` served from the heap and the heap never trimmed below 2 * limit,
-    a freed block is reused as it is. Peak memory is unchanged; the process keeps it until exit.
-    Called once when scratchcnn.model is imported; a no-op where the C library has no mallopt.
+    With blocks under `limit` served from the heap and the heap not trimmed until 1 GiB lies free
+    at its top, a freed block is reused as it is. Peak memory is unchanged; the process keeps it until exit.
+    Called once when scratchcnn.model is imported, unless SCRATCHCNN_KEEP_FREED_MEMORY=0 (which
+    also lets `scratchcnn bench` measure the difference); a no-op where the C library has no
+    mallopt.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
@@ -44,7 +46,8 @@ def keep_freed_memory(limit: int = 32 << 20) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
-keep_freed_memory()
+if os.environ.get("SCRATCHCNN_KEEP_FREED_MEMORY", "1") != "0":
+    keep_freed_memory()
 
 # BLAS threads while a batch runs in pieces on our two threads. On the shared 2-core machine,
 # OpenBLAS's own 2 threads spin while waiting and made a training step 2-4x slower than 1 thread

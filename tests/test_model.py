@@ -188,3 +188,11 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_keep_freed_memory_is_accepted_by_glibc():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's; elsewhere keep_freed_memory is a no-op")
+    assert model_module.keep_freed_memory() is True
