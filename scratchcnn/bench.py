@@ -280,11 +280,20 @@ def bench_throughput(impls, N: int, reps: int) -> dict:
     return {name: _stats([N / t for t in ts]) for name, ts in times.items()}
 
 
-def bench_layers(N: int, reps: int) -> list[dict]:
+def bench_layers(N: int, reps: int, b1_calls: int) -> list[dict]:
     """Per-layer forward and backward milliseconds of our network at batch N (training mode), the
     whole batch on one thread (a training step runs pieces on two threads, see model.SPLIT_MIN) and
-    without the first layer's dx, as in training."""
+    without the first layer's dx, as in training; and each layer's median microseconds within a
+    one-image prediction (inference mode, BLAS left alone, as Sequential.forward runs it)."""
     model = build_model(MODEL)
+    one = [[] for _ in model.layers]
+    x1 = _batch(1, seed=1)[0]
+    for _ in range(b1_calls):
+        a = x1
+        for i, layer in enumerate(model.layers):
+            t = time.perf_counter()
+            a = layer.forward(a)
+            one[i].append(time.perf_counter() - t)
     x, y = _batch(N)
     fw = [[] for _ in model.layers]
     bw = [[] for _ in model.layers]
@@ -305,6 +314,7 @@ def bench_layers(N: int, reps: int) -> list[dict]:
             "layer": f"{i} {layer.describe()}",
             "forward_ms": float(np.median(fw[i][1:])) * 1e3,
             "backward_ms": float(np.median(bw[i][1:])) * 1e3,
+            "forward_b1_us": float(np.median(one[i][b1_calls // 10 :])) * 1e6,
         }
         for i, layer in enumerate(model.layers)
     ]
@@ -462,7 +472,7 @@ def run(quick: bool = False, use_torch: bool = True, progress=None) -> dict:
     say("batch-1000 throughput")
     result["inference_b1000"] = bench_throughput(impls, 1000, reps=2 if quick else 5)
     say("per-layer breakdown")
-    result["layers_b128"] = bench_layers(128, reps=2 if quick else 7)
+    result["layers_b128"] = bench_layers(128, reps=2 if quick else 7, b1_calls=50 if quick else 2000)
     say("fast vs naive (the naive conv takes a while)")
     result["fast_vs_naive"] = bench_fast_vs_naive(
         2 if quick else 64, naive_reps=1, fast_reps=3 if quick else 7
@@ -558,12 +568,15 @@ def format_table(r: dict) -> str:
         f"augmenting took {e['augment_s']:.2f} s of it"
     )
     lines.append("")
-    lines.append("per layer, batch 128 on one thread, ms  forward  backward")
-    total_f = total_b = 0.0
+    lines.append("per layer                     batch 128 on one thread, ms   batch 1, us")
+    lines.append("                                         forward  backward       forward")
+    total_f = total_b = total_1 = 0.0
     for L in r["layers_b128"]:
-        lines.append(f"  {L['layer']:<37}{L['forward_ms']:>7.2f}  {L['backward_ms']:>8.2f}")
+        lines.append(f"  {L['layer']:<37}{L['forward_ms']:>7.2f}  {L['backward_ms']:>8.2f}"
+                     f"  {L['forward_b1_us']:>12.1f}")
         total_f, total_b = total_f + L["forward_ms"], total_b + L["backward_ms"]
-    lines.append(f"  {'total':<37}{total_f:>7.2f}  {total_b:>8.2f}")
+        total_1 += L["forward_b1_us"]
+    lines.append(f"  {'total':<37}{total_f:>7.2f}  {total_b:>8.2f}  {total_1:>12.1f}")
     lines.append("")
     lines.append("fast vs naive, forward + backward")
     for name, v in r["fast_vs_naive"].items():

@@ -42,6 +42,7 @@ def test_bench_quick_json_reports_every_figure():
     else:
         assert "MNIST" in epoch["skipped"]
 
+    assert all(L["forward_b1_us"] > 0 for L in r["layers_b128"])
     layers = [L["layer"] for L in r["layers_b128"]]
     assert len(layers) == 10 and layers[0].startswith("0 Conv2D(1->32")
     assert set(r["fast_vs_naive"]) == {"Conv2D(1->32, 3x3)", "MaxPool2D(2x2)"}
