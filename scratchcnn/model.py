@@ -140,6 +140,16 @@ def _backward_through(layers, dy, stop: int, first: int, input_grad: bool):
     return dy
 
 
+def _on_both_threads(fn, stacks, a, bounds, *args) -> list:
+    """fn over the first half of the pieces here and the second half on the helper thread, with
+    BLAS capped meanwhile; the results in piece order."""
+    h = len(bounds) // 2
+    with _blas_limit():
+        mine, other = _in_parallel(fn, (stacks[:h], a, bounds[:h], *args),
+                                   (stacks[h:], a, bounds[h:], *args))
+    return mine + other
+
+
 def _forward_pieces(stacks, x, bounds, training) -> list:
     return [_forward_through(layers, x[lo:hi], training) for layers, (lo, hi) in zip(stacks, bounds)]
 
@@ -162,7 +172,7 @@ class Sequential:
         self.layers = layers
         self.input_shape = tuple(int(s) for s in input_shape)
         self._stacks: list[list[Layer]] | None = None  # the last forward's pieces' layers, if split
-        self._split: tuple[int, list] = (0, [])  # (N, bounds of the pieces) of that forward
+        self._bounds: list[tuple[int, int]] = []  # (lo, hi) of each of that forward's pieces
 
     @property
     def dtype(self) -> np.dtype:
@@ -188,14 +198,11 @@ class Sequential:
         N, self._stacks = len(x), None
         if N < SPLIT_MIN:  # one thread of ours: BLAS may use the other core
             return _forward_through(self.layers, x, training)
-        bounds = _pieces(N)
-        self._split = (N, bounds)
-        self._stacks = [self.layers] + [[layer.twin() for layer in self.layers] for _ in bounds[1:]]
-        h = len(bounds) // 2
-        with _blas_limit():
-            mine, other = _in_parallel(_forward_pieces, (self._stacks[:h], x, bounds[:h], training),
-                                       (self._stacks[h:], x, bounds[h:], training))
-        return np.concatenate(mine + other)
+        self._bounds = _pieces(N)
+        self._stacks = [self.layers] + [[layer.twin() for layer in self.layers]
+                                        for _ in self._bounds[1:]]
+        return np.concatenate(_on_both_threads(_forward_pieces, self._stacks, x, self._bounds,
+                                               training))
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Chain rule from the last layer to the first; returns dL/dx of the input.
@@ -209,20 +216,17 @@ class Sequential:
         if self._stacks is None:
             dx = _backward_through(self.layers, dy, *args)
         else:
-            N, bounds = self._split
+            N = self._bounds[-1][1]
             if not isinstance(dy, np.ndarray) or dy.ndim == 0 or len(dy) != N:
                 got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
                 raise ValueError(f"model.backward expected dy of shape ({N}, ...) for the last "
                                  f"forward's {N} images, got {got}")
-            h = len(bounds) // 2
-            with _blas_limit():
-                mine, other = _in_parallel(_backward_pieces, (self._stacks[:h], dy, bounds[:h], *args),
-                                           (self._stacks[h:], dy, bounds[h:], *args))
+            dxs = _on_both_threads(_backward_pieces, self._stacks, dy, self._bounds, *args)
             for twins in self._stacks[1:]:
                 for layer, twin in zip(self.layers, twins):
                     for k in twin.grads:
                         layer.grads[k] = layer.grads[k] + twin.grads[k]
-            dx = np.concatenate(mine + other) if input_grad else None
+            dx = np.concatenate(dxs) if input_grad else None
         return dx if input_grad else None
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
