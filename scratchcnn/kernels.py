@@ -154,6 +154,36 @@ def maxpool_forward(x, KH, KW, SH, SW, OH, OW):
 
 
 @njit(cache=True, nogil=True)
+def maxpool2x2_forward(x, OH, OW):
+    """maxpool_forward for 2x2 windows moved by 2, the pooling nearly every CNN uses (ours too).
+
+    The same assignments with the window written out: each row's pair is decided first (the
+    right one only if strictly greater), then the lower pair's winner only if strictly greater
+    than the upper one's, which is the first maximum in row-major order. With no loop over
+    window offsets and no branches, Numba's code ran 2x faster than maxpool_forward's on both
+    a one-image and a 32-image first pooling layer (timing loops on the 2-core VM).
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32
+    """
+    N, C, H, W = x.shape
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int32)
+    for n in range(N):
+        for c in range(C):
+            plane = x[n, c].reshape(-1)
+            for oh in range(OH):
+                for ow in range(OW):
+                    i = oh * 2 * W + ow * 2  # the window's top-left element
+                    a, b = plane[_u(i)], plane[_u(i + 1)]
+                    upper, upper_idx = (b, i + 1) if b > a else (a, i)
+                    a, b = plane[_u(i + W)], plane[_u(i + W + 1)]
+                    lower, lower_idx = (b, i + W + 1) if b > a else (a, i + W)
+                    lower_wins = lower > upper
+                    y[n, c, oh, ow] = lower if lower_wins else upper
+                    argmax[n, c, oh, ow] = lower_idx if lower_wins else upper_idx
+    return y, argmax
+
+
+@njit(cache=True, nogil=True)
 def maxpool_backward(dy, argmax, H, W):
     """Send each output gradient to the input pixel that won its window (overlaps add up).
 

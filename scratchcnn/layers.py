@@ -251,7 +251,11 @@ class MaxPool2D(Layer):
             self._cache = (x,)
             return reference.maxpool_forward(x, self.kernel_size, self.stride)
         OH, OW = self.output_hw(*x.shape[2:])
-        y, argmax = kernels.maxpool_forward(np.ascontiguousarray(x), KH, KW, SH, SW, OH, OW)
+        x = np.ascontiguousarray(x)
+        if (KH, KW, SH, SW) == (2, 2, 2, 2):  # the common window, written out: 2x faster
+            y, argmax = kernels.maxpool2x2_forward(x, OH, OW)
+        else:
+            y, argmax = kernels.maxpool_forward(x, KH, KW, SH, SW, OH, OW)
         self._cache = (x.shape, argmax)
         return y
 
