@@ -95,6 +95,40 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
 
 
 @njit(cache=True, nogil=True)
+def add_bias(y, b):
+    """y[n, f, p] += b[f], in place on the caller's fresh product y, which is returned.
+
+    NumPy's broadcast `y += b[:, None]` ran 2-3x slower than this loop in timing loops.
+    Shapes: y (N, F, P) C-contiguous, b (F,) -> y
+    """
+    N, F, P = y.shape
+    for n in range(N):
+        for f in range(F):
+            bf = b[f]
+            for p in range(P):
+                y[n, f, p] += bf
+    return y
+
+
+@njit(cache=True, nogil=True)
+def transpose_add_bias(y_t, b):
+    """y[n, f, p] = y_t[n, p, f] + b[f]: a product computed as (N, P, F) put into NCHW order.
+
+    Written in y's memory order (strided reads, contiguous writes): 2x faster than NumPy's
+    `np.add(y_t.transpose(0, 2, 1), b[:, None], out=y)` in timing loops, for one image and for 32.
+    Shapes: y_t (N, P, F), b (F,) -> y (N, F, P)
+    """
+    N, P, F = y_t.shape
+    y = np.empty((N, F, P), dtype=y_t.dtype)
+    for n in range(N):
+        for f in range(F):
+            bf = b[f]
+            for p in range(P):
+                y[n, f, p] = y_t[n, p, f] + bf
+    return y
+
+
+@njit(cache=True, nogil=True)
 def relu_forward(x):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 

@@ -172,12 +172,9 @@ class Conv2D(Layer):
         x_cols = kernels.im2col(x, KH, KW, SH, SW, PH, PW, OH, OW)  # (K, N*P)
         self._cache = (x.shape, x_cols)
         if K < 128:  # y[n] = W_mat @ block n, a stacked matmul reading each block in place
-            y = np.matmul(W_mat, x_cols.reshape(K, N, P).transpose(1, 0, 2))  # (N, F, P)
-            y += b[:, None]
+            y = kernels.add_bias(np.matmul(W_mat, x_cols.reshape(K, N, P).transpose(1, 0, 2)), b)
         else:  # one product, transposed: (N*P, F), reordered to (N, F, P) as the bias is added
-            y_t = (x_cols.T @ W_mat.T).reshape(N, P, F)
-            y = np.empty((N, F, P), dtype=x.dtype)
-            np.add(y_t.transpose(0, 2, 1), b[:, None], out=y)
+            y = kernels.transpose_add_bias((x_cols.T @ W_mat.T).reshape(N, P, F), b)
         return y.reshape(N, F, OH, OW)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
