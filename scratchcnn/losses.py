@@ -15,7 +15,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """p[n, k] = exp(z[n, k]) / sum_j exp(z[n, j]), computed stably. Shapes: (N, K) -> (N, K)"""
-    return np.exp(log_softmax(logits))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
