@@ -260,14 +260,19 @@ class MaxPool2D(Layer):
         if self.impl == "naive":
             self._cache = (x,)
             return reference.maxpool_forward(x, self.kernel_size, self.stride)
-        OH, OW = self.output_hw(*x.shape[2:])
         x = np.ascontiguousarray(x)
-        if (KH, KW, SH, SW) == (2, 2, 2, 2):  # the common window, written out: 2x faster
-            y, argmax = kernels.maxpool2x2_forward(x, OH, OW)
-        else:
-            y, argmax = kernels.maxpool_forward(x, KH, KW, SH, SW, OH, OW)
-        self._cache = (x.shape, argmax)
+        y, argmax = self._pool(x, record=training)
+        # training keeps where each maximum was; inference keeps x instead (no copy), and a
+        # backward that follows anyway (a gradient check) finds the maxima again
+        self._cache = (x.shape, argmax if training else None, None if training else x)
         return y
+
+    def _pool(self, x: np.ndarray, record: bool) -> tuple[np.ndarray, np.ndarray]:
+        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        OH, OW = self.output_hw(*x.shape[2:])
+        if (KH, KW, SH, SW) == (2, 2, 2, 2):  # the common window, written out: 2x faster
+            return kernels.maxpool2x2_forward(x, OH, OW, record)
+        return kernels.maxpool_forward(x, KH, KW, SH, SW, OH, OW, record)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
         cache = self._cached()
@@ -275,7 +280,10 @@ class MaxPool2D(Layer):
         self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
         if self.impl == "naive":
             return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
-        return kernels.maxpool_backward(np.ascontiguousarray(dy), cache[1], *x_shape[2:])
+        _, argmax, x = cache
+        if argmax is None:
+            argmax = self._pool(x, record=True)[1]
+        return kernels.maxpool_backward(np.ascontiguousarray(dy), argmax, *x_shape[2:])
 
 
 class ReLU(Layer):
