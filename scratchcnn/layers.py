@@ -253,7 +253,7 @@ class MaxPool2D(Layer):
         return f"(N, C, H, W) with H >= {self.kernel_size[0]} and W >= {self.kernel_size[1]}"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        (KH, KW), (SH, SW) = self.kernel_size, self.stride
+        KH, KW = self.kernel_size
         _check_input(self, x, self._expected, 4)
         if x.shape[0] == 0 or x.shape[2] < KH or x.shape[3] < KW:
             raise ValueError(f"MaxPool2D expected input of shape {self._expected()}, got {x.shape}")
