@@ -78,10 +78,11 @@ class Layer:
     def config(self) -> dict:
         return {}
 
-    def twin(self) -> "Layer":
+    def twin(self, training: bool = True) -> "Layer":
         """A copy that shares this layer's parameters (the same `params` dict) but keeps its own
         cache and gradients: Sequential runs the pieces of a batch after the first through twins,
-        half of them on a second thread, then adds their gradients to the layer's."""
+        half of them on a second thread, then adds their gradients to the layer's. `training`
+        says which kind of forward the twin will run."""
         other = copy.copy(self)
         other.grads, other._cache = {}, None
         return other
@@ -376,11 +377,13 @@ class Dropout(Layer):
     def config(self) -> dict:
         return {"p": self.p, "seed": self.seed}
 
-    def twin(self) -> "Dropout":
-        """A twin draws its masks from a generator seeded by this one, so this layer's generator
-        state alone replays every piece of every batch (a checkpoint stores only that)."""
-        other = super().twin()
-        other.rng = np.random.default_rng(self.rng.integers(2**63))
+    def twin(self, training: bool = True) -> "Dropout":
+        """A training twin draws its masks from a generator seeded by this one, so this layer's
+        generator state alone replays every piece of every batch (a checkpoint stores only that).
+        An inference twin draws nothing, so predictions between training steps change no mask."""
+        other = super().twin(training)
+        if training:
+            other.rng = np.random.default_rng(self.rng.integers(2**63))
         return other
 
     def describe(self) -> str:

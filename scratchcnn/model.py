@@ -199,7 +199,7 @@ class Sequential:
         if N < SPLIT_MIN:  # one thread of ours: BLAS may use the other core
             return _forward_through(self.layers, x, training)
         self._bounds = _pieces(N)
-        self._stacks = [self.layers] + [[layer.twin() for layer in self.layers]
+        self._stacks = [self.layers] + [[layer.twin(training) for layer in self.layers]
                                         for _ in self._bounds[1:]]
         return np.concatenate(_on_both_threads(_forward_pieces, self._stacks, x, self._bounds,
                                                training))
