@@ -44,21 +44,20 @@ def _check_input(layer, x, expected, ndim: int | None, channels: int | None = No
 
     `expected` is the shape as text, or a function giving it: the message is built only when the
     check fails (a one-image prediction passes ten of these checks)."""
-    if (isinstance(x, np.ndarray) and x.ndim and (ndim is None or x.ndim == ndim)
-            and (channels is None or x.shape[1] == channels)
-            and (x.dtype in DTYPES if dtype is None else x.dtype == dtype)):
+    is_array = isinstance(x, np.ndarray)
+    shape_ok = is_array and x.ndim != 0 and (ndim is None or x.ndim == ndim) and (
+        channels is None or x.shape[1] == channels)
+    allowed = DTYPES if dtype is None else (dtype,)
+    if shape_ok and x.dtype in allowed:
         return
     name = type(layer).__name__
     expected = expected() if callable(expected) else expected
-    if not isinstance(x, np.ndarray):
+    if not is_array:
         raise ValueError(f"{name} expected a NumPy array of shape {expected}, got {type(x).__name__}")
-    if (ndim is not None and x.ndim != ndim) or x.ndim == 0 or (
-            channels is not None and x.shape[1] != channels):
+    if not shape_ok:
         raise ValueError(f"{name} expected input of shape {expected}, got {x.shape}")
-    allowed = DTYPES if dtype is None else (dtype,)
-    if x.dtype not in allowed:
-        want = " or ".join(np.dtype(d).name for d in allowed)
-        raise ValueError(f"{name} expected {want} input of shape {expected}, got {x.dtype} {x.shape}")
+    want = " or ".join(np.dtype(d).name for d in allowed)
+    raise ValueError(f"{name} expected {want} input of shape {expected}, got {x.dtype} {x.shape}")
 
 
 class Layer:
