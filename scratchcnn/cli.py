@@ -103,7 +103,8 @@ def _cmd_train(args) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
             augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
-            command=shlex.join(["scratchcnn", *args.argv]))
+            command=shlex.join(["scratchcnn", *args.argv]), outliers=args.outliers,
+            outlier_weight=args.outlier_weight)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -211,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
+    p.add_argument("--outliers", metavar="KINDS",
+                   help="outlier exposure: mix these outliers into every batch, pushed toward the "
+                   "uniform answer; for digits some of scribbles,shapes (default: none)")
+    p.add_argument("--outlier-weight", type=float, default=0.5,
+                   help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")

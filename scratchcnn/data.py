@@ -1,4 +1,5 @@
-"""MNIST: the IDX file reader, a verified fetch, seeded augmentation and input conversion.
+"""MNIST: the IDX file reader, a verified fetch, seeded augmentation and input conversion;
+and a reader for Fashion-MNIST, the real outliers of the unknown answer.
 
 IDX format (LeCun et al., the MNIST page): a big-endian header `00 00 TT DD` (TT the element
 type, DD the number of dimensions), DD big-endian uint32 sizes, then the elements in C order.
@@ -132,6 +133,37 @@ def load_mnist(split: str, data_dir=None):
     if labels.shape != (n,) or labels.dtype != np.uint8 or labels.max() > 9:
         raise ValueError(f"{paths[1]}: expected {n} uint8 labels in 0..9, got {labels.dtype} "
                          f"{labels.shape} with max {labels.max()}")
+    return images, labels
+
+
+# Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 28x28 grey photos of clothes in MNIST's format,
+# used here as real outliers no one in this project drew. Debian's package dataset-fashion-mnist
+# installs the gzipped IDX files in this folder; $SCRATCHCNN_FASHION names another.
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                   "sneaker", "bag", "ankle boot")
+
+
+def load_fashion_mnist(split: str = "test", data_dir=None):
+    """Fashion-MNIST images and labels, as stored: uint8 (N, 28, 28) and uint8 (N,).
+
+    From data_dir, else $SCRATCHCNN_FASHION, else FASHION_DIR. FileNotFoundError says how to
+    install it (optional: only the unknown answer's measurements use it).
+    Shapes: train N = 60000, test N = 10000.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    folder = Path(data_dir or os.environ.get("SCRATCHCNN_FASHION") or FASHION_DIR)
+    image_name, label_name, n = SPLITS[split]
+    paths = [_find(folder, image_name), _find(folder, label_name)]
+    if None in paths:
+        raise FileNotFoundError(
+            f"Fashion-MNIST {split} files not found in {folder}: install them with "
+            f"`apt-get install dataset-fashion-mnist` (or set SCRATCHCNN_FASHION to their folder)")
+    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    if images.shape != (n, 28, 28) or images.dtype != np.uint8 or labels.shape != (n,):
+        raise ValueError(f"{folder}: expected {n} uint8 images of 28x28 and {n} labels, got "
+                         f"{images.dtype} {images.shape} and {labels.shape}")
     return images, labels
 
 

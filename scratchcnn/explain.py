@@ -49,7 +49,7 @@ from .losses import softmax
 METHODS = ("msp", "energy")
 
 __all__ = ["METHODS", "logsumexp", "unknown_score", "auroc", "calibrate_threshold",
-           "calibrate", "check_unknown", "is_unknown", "saliency", "blob", "class_model"]
+           "calibrate", "check_unknown", "is_unknown", "saliency", "blob", "class_model", "verdict"]
 
 
 def logsumexp(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -220,3 +220,34 @@ def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: 
         if blur:
             x = g_h @ x @ g_w.T  # (K', 1, H, W): blur along H, then W
     return x[:, 0]
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
+def verdict(logits: np.ndarray, unknown: dict | None, classes, reads: str = "digits",
+            too_little: str | None = None) -> dict:
+    """What to answer for one drawing: its label, or "unknown" with the closest class and why.
+
+    Returns {"label": class name or None, "unknown": bool, "closest": class name,
+    "closest_probability": float, "score": the unknown score or None, "reason": None,
+    "unknown score" or "too little ink", "message": one sentence for a person}.
+    too_little: preprocess.too_little_ink's reason, which answers unknown whatever the score.
+    Shapes: logits (K,) or (1, K)
+    """
+    z = np.asarray(logits, np.float64).reshape(1, -1)
+    p = softmax(z)[0]
+    k = int(p.argmax())
+    closest, what = str(classes[k]), "a digit" if reads == "digits" else "a shape I know"
+    score = None if unknown is None else float(unknown_score(z, unknown["method"])[0])
+    answer = {"label": closest, "unknown": False, "closest": closest,
+              "closest_probability": float(p[k]), "score": score, "reason": None,
+              "message": f"{_pct(p[k])} sure it is {closest}"}
+    if too_little is not None:
+        answer.update(label=None, unknown=True, reason="too little ink",
+                      message=f"Too little ink to read ({too_little}): draw it bigger")
+    elif unknown is not None and score < unknown["threshold"]:
+        answer.update(label=None, unknown=True, reason="unknown score",
+                      message=f"That does not look like {what}; closest: {closest} ({_pct(p[k])})")
+    return answer

@@ -140,9 +140,13 @@ def load_checkpoint(path):
 
 def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, schedule: str = "onecycle", augment: dict | None = None, seed: int = 0,
-        out_dir=None, resume: bool = False, on_step=None, config: dict | None = None) -> dict:
+        out_dir=None, resume: bool = False, on_step=None, config: dict | None = None,
+        outliers: "OutlierExposure | None" = None) -> dict:
     """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
 
+    outliers: an OutlierExposure adds a batch of outlier images to every step, pushed toward
+    the uniform answer (Hendrycks et al. 2019); the reported loss and accuracy are the
+    in-distribution batch's.
     augment: keyword arguments for data.augment (None: no augmentation). With out_dir, every
     epoch end writes checkpoint.npz and appends a line to metrics.jsonl there; resume=True
     continues from the checkpoint, which must come from a run with the same `config`.
@@ -207,9 +211,14 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                     x = data.augment(x, rng, **augment)
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
+                if outliers is not None:
+                    x = np.concatenate([x, outliers.batch(len(y), rng, model.dtype, augment)])
                 optimizer.lr = lr_at(schedule, lr, step, total_steps)
                 logits = model.forward(x, training=True)
-                loss, dlogits = softmax_cross_entropy(logits, y)
+                loss, dlogits = softmax_cross_entropy(logits[: len(y)], y)
+                if outliers is not None:
+                    dlogits = outliers.gradient(logits, dlogits)
+                    logits = logits[: len(y)]
                 if not math.isfinite(loss):
                     bar.close()
                     raise TrainingDiverged(
@@ -264,6 +273,39 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
     return history
 
 
+class OutlierExposure:
+    """Outlier exposure (Hendrycks, Mazeika & Dietterich, ICLR 2019): every training step adds
+    `ratio` * B outlier images to the batch of B, and the loss becomes
+    L = CE(in-distribution) + weight * CE(outliers, uniform answer) (losses.uniform_cross_entropy),
+    so the network learns to spread its answer over all classes when a drawing is none of them.
+
+    images: the outlier pool, uint8 (P, 28, 28); each step draws from it at random with the
+    trainer's generator and augments the draw like the training batch.
+    """
+
+    def __init__(self, images: np.ndarray, weight: float = 0.5, ratio: float = 0.5):
+        if images.ndim != 3 or images.dtype != np.uint8 or len(images) == 0:
+            raise ValueError(f"outlier images must be uint8 of shape (P, 28, 28) with P >= 1, got "
+                             f"{images.dtype} {images.shape}")
+        if not weight > 0 or not 0 < ratio <= 4:
+            raise ValueError(f"outlier weight must be > 0 and ratio in (0, 4], got {weight}, {ratio}")
+        self.images, self.weight, self.ratio = images, float(weight), float(ratio)
+
+    def batch(self, n_in: int, rng: np.random.Generator, dtype, augment: dict | None) -> np.ndarray:
+        """max(1, round(ratio * n_in)) outlier images as model input. Shapes: -> (B', 1, 28, 28)"""
+        idx = rng.integers(len(self.images), size=max(1, round(self.ratio * n_in)))
+        x = data.to_input(self.images[idx], dtype)
+        return x if augment is None else data.augment(x, rng, **augment)
+
+    def gradient(self, logits: np.ndarray, dlogits_in: np.ndarray) -> np.ndarray:
+        """dL/dlogits for the whole batch: the in-distribution rows as given, then
+        weight * d CE(uniform) / d logits for the outlier rows. Shapes: (B + B', K) -> same"""
+        from .losses import uniform_cross_entropy
+
+        _, d_out = uniform_cross_entropy(logits[len(dlogits_in):])
+        return np.concatenate([dlogits_in, d_out * d_out.dtype.type(self.weight)])
+
+
 # ----------------------------------------------------------------------------- whole runs
 
 
@@ -282,9 +324,12 @@ def make_optimizer(model, name: str, lr: float, momentum: float = 0.9, weight_de
 def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimizer: str,
               lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
               elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
-              resume: bool, command: str) -> dict:
+              resume: bool, command: str, outliers: str | None = None,
+              outlier_weight: float = 0.5, outlier_pool: int = 12000) -> dict:
     """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
 
+    outliers: outlier kinds for outlier exposure, e.g. "scribbles,shapes" (outliers.outlier_set;
+    a pool of `outlier_pool` training-seed drawings, cached), None for plain training.
     Returns the training record that train.json holds (the test set is not touched here).
     """
     import platform
@@ -306,10 +351,18 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model_name, "optimizer": optimizer, "momentum": momentum,
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
+    exposure = None
+    if outliers:
+        from .outliers import cached_outlier_set
+
+        pool, _ = cached_outlier_set("digits", outliers, outlier_pool, data_dir=data_dir)
+        exposure = OutlierExposure(pool, outlier_weight)
+        config.update(outliers=outliers, outlier_weight=outlier_weight, outlier_pool=outlier_pool,
+                      outlier_ratio=exposure.ratio)
     history = fit(model, opt, (images[train_idx], labels[train_idx]),
                   (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
                   schedule=schedule, augment={"elastic": elastic} if augment else None,
-                  seed=seed, out_dir=out, resume=resume, config=config)
+                  seed=seed, out_dir=out, resume=resume, config=config, outliers=exposure)
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
