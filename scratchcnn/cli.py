@@ -131,9 +131,17 @@ def _cmd_evaluate(args) -> int:
 
         args.weights = find_weights()
     model = load_model(args.weights)
+    if args.calibrate:
+        from .train import calibrate_weights
+
+        model = calibrate_weights(args.weights, args.calibrate, args.refuse, args.data_dir)
     result = evaluate(model, *load_mnist("test", args.data_dir))
     result.update(weights=str(args.weights), num_params=int(model.num_params()),
                   batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
+    if model.unknown is not None and (args.card or args.unknown):
+        from .outliers import measure
+
+        result["unknown_report"] = measure(model, getattr(model, "reads", "digits"), args.data_dir)
     if args.card:
         write_model_card(args.weights, result)
     if args.json:
@@ -141,6 +149,10 @@ def _cmd_evaluate(args) -> int:
     else:
         print(f"{args.weights}: {model.num_params():,} parameters, batch-1 forward "
               f"{result['batch1_forward_ms']:.2f} ms\n{format_report(result)}")
+        if "unknown_report" in result:
+            from .train import format_unknown_report
+
+            print("\n" + format_unknown_report(result["unknown_report"]))
     return 0
 
 
@@ -225,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
+    p.add_argument("--calibrate", nargs="?", const="auto", choices=("auto", "msp", "energy"),
+                   help="first calibrate the unknown answer on held-out validation data and "
+                   "store it in the weights file: the score (auto: chosen by AUROC on "
+                   "validation outliers) and its threshold")
+    p.add_argument("--refuse", type=float, default=0.01,
+                   help="share of validation images the threshold may refuse (default: 0.01)")
+    p.add_argument("--unknown", action="store_true",
+                   help="also measure the unknown answer on held-out outliers (the card does)")
     p.set_defaults(func=_cmd_evaluate)
 
     return parser

@@ -385,6 +385,61 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
     return record
 
 
+def calibrate_weights(weights, method: str = "auto", refuse: float = 0.01, data_dir=None):
+    """Calibrate the unknown answer of a saved model and write it into the file (atomically).
+
+    The validation data is what its training held out: for a digits model the MNIST validation
+    split recorded in train.json beside the weights (val_size, seed), for a shapes model the
+    generated "val" split. Returns the model with `model.unknown` set.
+    """
+    from .model import load_model
+    from .outliers import choose_and_calibrate, in_distribution
+
+    weights = Path(weights)
+    model = load_model(weights)
+    reads = getattr(model, "reads", "digits")
+    record_file = weights.parent / "train.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    cfg = record.get("config", {})
+    if reads == "digits" and not record:
+        raise ValueError(f"--calibrate: no train.json beside {weights}: which MNIST images were "
+                         "held out from training is unknown")
+    val = (int(cfg.get("val_size", record.get("n_val", 0)) or 0), int(cfg.get("seed", 0)))
+    images, _ = in_distribution(reads, "val", val, data_dir)
+    source = (f"MNIST training images held out from training ({val[0]:,}, seed {val[1]})"
+              if reads == "digits" else f"generated {reads} validation split ({len(images):,})")
+    model.unknown = choose_and_calibrate(model, reads, images, method, refuse, source, data_dir)
+    model.save(weights)
+    return model
+
+
+def format_unknown_report(r: dict) -> str:
+    """The unknown answer's measurements as plain text (the card's section and the CLI's)."""
+    u = r["unknown"]
+    lines = [f"unknown answer: {u['method']} score below {u['threshold']:.4g} (calibrated to "
+             f"refuse {100 * u['refused']:.2f}% of {u['n']:,} {u['source']})",
+             f"test images refused: {100 * r['test_refused']:.2f}% of {r['n_test']:,}; read right "
+             f"and not refused: {100 * r['test_read_right']:.2f}%",
+             f"held-out outliers answered unknown: {100 * r['outliers_unknown']:.1f}% of "
+             f"{r['n_outliers']:,} ({r['outliers']})"]
+    lines += [f"  {k}: {100 * v:.1f}%" for k, v in r["outliers_unknown_by_kind"].items()]
+    if "drawn_digits" in r:
+        d = r["drawn_digits"]
+        lines.append(f"drawn digits (held out, {d['n']:,}): read right and not refused "
+                     f"{100 * d['read_right']:.1f}% (accuracy {100 * d['accuracy']:.1f}%, refused "
+                     f"{100 * d['refused']:.1f}%)")
+    if r.get("fashion_n"):
+        lines.append(f"Fashion-MNIST test images answered unknown: {100 * r['fashion_unknown']:.1f}% "
+                     f"of {r['fashion_n']:,}")
+    else:
+        lines.append(f"Fashion-MNIST: not measured ({r.get('fashion_note')})")
+    lines.append("AUROC (test images against outliers): score  held-out outliers  Fashion-MNIST")
+    for m, a in r["auroc"].items():
+        fashion = "n/a" if a["fashion"] is None else f"{a['fashion']:.4f}"
+        lines.append(f"  {m:<6}  {a['held_out']:.4f}  {fashion}")
+    return "\n".join(lines)
+
+
 def batch1_forward_ms(model, repeats: int = 200) -> float:
     """Median wall time of one forward pass on a single image, after a warm-up call."""
     x = np.zeros((1, *model.input_shape), dtype=model.dtype)
@@ -466,6 +521,15 @@ def write_model_card(weights, result: dict) -> dict:
         f"- Per-class test accuracy (%), digits 0-9: {per_class}\n\n"
         f"## Architecture\n\n```\n{result['summary']}\n```\n\n## Training\n\n{train_text}\n"
         f"## Evaluation\n\n```\n{format_report(result)}\n```\n")
+    if "unknown_report" in result:
+        metrics["unknown"] = result["unknown_report"]
+        card += ("\n## The unknown answer\n\n"
+                 "A drawing whose unknown score falls below the threshold is answered \"unknown\" "
+                 "(explain.py). Calibrated by `scratchcnn evaluate --calibrate`; measured on "
+                 "held-out sets no training or calibration step saw (outliers.py).\n\n"
+                 f"```\n{format_unknown_report(result['unknown_report'])}\n```\n")
+        with atomic_open(weights.parent / "metrics.json", "w") as f:
+            json.dump(metrics, f, indent=1)
     with atomic_open(weights.parent / "MODEL_CARD.md", "w") as f:
         f.write(card)
     return metrics
