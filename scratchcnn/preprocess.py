@@ -1,4 +1,4 @@
-"""A drawing of any size -> the 28x28 input the network was trained on, and the web wire format.
+"""A drawing of any size -> the 28x28 input the network was trained on.
 
 MNIST digits were normalised in a fixed way (LeCun et al., "Gradient-based learning applied to
 document recognition", 1998, and the MNIST page): each digit was scaled so its longer side is
@@ -16,34 +16,25 @@ A drawing from a canvas goes through the same steps in `to_mnist`:
    fraction makes the result independent of where on the canvas the digit was drawn);
 4. scale intensities into [0, 1] with the brightest pixel at 1, as in the training data.
 
-The second half of the module is the JSON wire format of the web app: `decode_drawing` checks
-and decodes a request payload (raising ValueError with a message that names the problem), and
-`encode_maps` packs feature maps into base64 uint8 so the page can draw them.
+The web app's JSON wire format (base64 pixels in, base64 feature maps out) is webui/wire.py.
 
 Shapes: a drawing is (H, W) uint8, 0 = background, 255 = ink; the result is (28, 28) float32.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import numpy as np
 
 FIELD = 28  # MNIST side
 BOX = 20  # the longer side of the digit inside the field
-MAX_SIDE = 2048  # largest drawing side the web API accepts
 
 __all__ = [
     "FIELD",
     "BOX",
-    "MAX_SIDE",
     "has_ink",
     "to_mnist",
     "area_resize",
     "render_strokes",
-    "decode_drawing",
-    "encode_maps",
 ]
 
 
@@ -147,66 +138,3 @@ def render_strokes(
             t = np.clip(t, 0.0, 1.0)
             ink |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r2
     return ink.astype(np.uint8) * np.uint8(255)
-
-
-def _field_int(payload: dict, key: str) -> int:
-    if key not in payload:
-        raise ValueError(f"missing field '{key}'")
-    value = payload[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"field '{key}' must be an integer, got {type(value).__name__}")
-    if not 1 <= value <= MAX_SIDE:
-        raise ValueError(f"field '{key}' must be between 1 and {MAX_SIDE}, got {value}")
-    return value
-
-
-def decode_drawing(payload: object) -> np.ndarray:
-    """Check and decode the JSON body of POST /api/predict.
-
-    payload = {"width": W, "height": H, "pixels": base64 of W*H bytes, row-major, 0 = background,
-    255 = ink}. Raises ValueError naming the first problem found.
-
-    Shapes: -> (H, W) uint8.
-    """
-    if payload is None:
-        raise ValueError("empty body: expected a JSON object {width, height, pixels}")
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-    width = _field_int(payload, "width")
-    height = _field_int(payload, "height")
-    if "pixels" not in payload:
-        raise ValueError("missing field 'pixels'")
-    text = payload["pixels"]
-    if not isinstance(text, str):
-        raise ValueError(f"field 'pixels' must be a base64 string, got {type(text).__name__}")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ValueError("field 'pixels' is not valid base64") from None
-    if len(raw) != width * height:
-        raise ValueError(
-            f"field 'pixels' decodes to {len(raw)} bytes, expected width*height = "
-            f"{width}*{height} = {width * height}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
-
-
-def encode_maps(name: str, maps: np.ndarray) -> dict:
-    """Pack one layer's feature maps for the page: uint8 quantised over the layer's range.
-
-    q = round(255 * (v - lo) / (hi - lo)) with lo, hi the layer's minimum and maximum, so the
-    page can show the maps as grey images and still label the value range.
-
-    Shapes: maps (C, H, W) or (M,) -> {"name", "shape", "min", "max", "data": base64 bytes}.
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    lo, hi = float(maps.min()), float(maps.max())
-    span = hi - lo if hi > lo else 1.0
-    q = np.rint((maps - lo) * (255.0 / span)).astype(np.uint8)
-    return {
-        "name": name,
-        "shape": list(maps.shape),
-        "min": lo,
-        "max": hi,
-        "data": base64.b64encode(q.tobytes()).decode("ascii"),
-    }
