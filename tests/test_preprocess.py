@@ -10,8 +10,10 @@ from scratchcnn.model import load_model
 from scratchcnn.preprocess import (
     area_resize,
     has_ink,
+    ink_measure,
     render_strokes,
     to_mnist,
+    too_little_ink,
 )
 from scratchcnn.zoo import find_weights
 
@@ -142,3 +144,57 @@ def test_to_mnist_rejects_wrong_dtype_and_rank():
         to_mnist(np.zeros((28, 28), dtype=np.float32))
     with pytest.raises(ValueError, match="2-D uint8"):
         to_mnist(np.zeros((2, 28, 28), dtype=np.uint8))
+
+
+def _render_slow(strokes, height, width, brush):
+    """The rasterisation rule written plainly: every pixel against every segment (float32)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    ink = np.zeros((height, width), dtype=bool)
+    for stroke in strokes:
+        pts = np.asarray(stroke, dtype=np.float32).reshape(-1, 2)
+        pts = np.vstack([pts, pts]) if len(pts) == 1 else pts
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+            dx, dy = x1 - x0, y1 - y0
+            seg2 = dx * dx + dy * dy
+            t = np.zeros_like(xx) if seg2 == 0 else ((xx - x0) * dx + (yy - y0) * dy) / seg2
+            t = np.clip(t, 0.0, 1.0)
+            ink |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= (brush / 2.0) ** 2
+    return ink
+
+
+@given(st.integers(0, 2**31 - 1))
+def test_render_strokes_matches_every_pixel_against_every_segment(seed):
+    """Drawing each segment only inside its box grown by the brush radius changes no pixel
+    (strokes reaching outside the canvas included)."""
+    rng = np.random.default_rng(seed)
+    strokes = [rng.uniform(-30, 110, (int(rng.integers(1, 6)), 2)).tolist()
+               for _ in range(int(rng.integers(1, 4)))]
+    brush = float(rng.uniform(1, 30))
+    got = render_strokes(strokes, 60, 80, brush) > 0
+    want = _render_slow(strokes, 60, 80, brush)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("brush", [6, 18, 40])
+def test_a_tap_or_a_dot_is_too_little_ink(brush):
+    tap = render_strokes([[(140, 140)]], 280, 280, brush)
+    assert too_little_ink(tap) is not None
+    dash = render_strokes([[(140, 140), (140 + brush / 2, 141)]], 280, 280, brush)
+    assert too_little_ink(dash) is not None
+    speck = render_strokes([[(10, 10), (25, 18)]], 280, 280, 4)  # 19 px long: under 1/12 of 280
+    assert "1/12 of the canvas" in too_little_ink(speck)
+
+
+@pytest.mark.parametrize("digit", range(10))
+def test_digits_large_small_thin_and_thick_have_enough_ink(digit):
+    for kwargs in ({}, {"size": 50, "brush": 8}, {"size": 120, "brush": 40}):
+        assert too_little_ink(drawing(digit, **kwargs)) is None, kwargs
+    assert too_little_ink(np.zeros((280, 280), np.uint8)) is None  # nothing at all: not this case
+
+
+def test_ink_measure_of_a_straight_stroke_gives_its_length_and_width():
+    bar = np.zeros((100, 200), np.uint8)
+    bar[40:50, 20:180] = 255  # 160 x 10
+    m = ink_measure(bar)
+    assert m["extent"] == 160 and m["area"] == 1600 and m["canvas"] == 100
+    assert m["width"] == pytest.approx(2 * 1600 / (2 * 160 + 2 * 8))
