@@ -29,8 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from . import preprocess, scribbles
+from .shapes import render
 
 TRAIN_SEED, HELD_OUT_SEED = 100, 200
+SET_VERSION = 1  # part of a cached set's name: raise it when outlier_set or drawn_digits change
 NOT_DIGIT_LIKE = ("circle",)  # shapes a digit draws the same way: not outliers of the digits model
 
 __all__ = ["DIGIT_VARIANTS", "digit_strokes", "drawn_digits", "outlier_set", "cached_outlier_set"]
@@ -124,8 +126,7 @@ def drawn_digits(n: int, seed: int = HELD_OUT_SEED, digits=range(10)) -> tuple[n
     images = np.empty((n, 28, 28), dtype=np.uint8)
     for i, d in enumerate(labels):
         strokes, brush = digit_strokes(d, np.random.default_rng([seed, i]))
-        pixels = preprocess.render_strokes([s.tolist() for s in strokes], scribbles.CANVAS,
-                                           scribbles.CANVAS, brush)
+        pixels = render(strokes, brush)
         images[i] = np.rint(preprocess.to_mnist(pixels) * 255)
     return images, labels
 
@@ -180,7 +181,8 @@ def outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None
 
 def cached_outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None):
     """outlier_set, kept on disk beside the MNIST cache (e.g. ~/.cache/scratchcnn/outliers) under
-    a name that hashes the generators' source, so an edited generator never serves a stale set."""
+    a name that hashes the generators' source (scribbles, shapes, their rendering) and
+    SET_VERSION, so an edited generator never serves a stale set."""
     import json
 
     from .data import default_data_dir
@@ -188,8 +190,8 @@ def cached_outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_d
 
     kinds = ",".join(k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds))
     here = Path(__file__).resolve().parent
-    digest = hashlib.sha256(json.dumps([reads, kinds, n, held_out]).encode())
-    for name in ("outliers.py", "scribbles.py", "shapes.py", "preprocess.py", "kernels.py"):
+    digest = hashlib.sha256(json.dumps([reads, kinds, n, held_out, SET_VERSION]).encode())
+    for name in ("scribbles.py", "shapes.py", "preprocess.py", "kernels.py"):
         if (here / name).is_file():
             digest.update((here / name).read_bytes())
     path = default_data_dir().parent / "outliers" / f"{reads}-{digest.hexdigest()[:16]}.npz"

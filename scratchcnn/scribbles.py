@@ -5,7 +5,7 @@ a scribble, a zig-zag, some hatching, a spiral, a few taps, a dash. These are th
 outlier exposure trains against (Hendrycks, Mazeika & Dietterich, ICLR 2019) and the ones the
 unknown answer is measured on. Each style is a pen path made of a few random choices, then a
 hand's tremor (a little smooth noise along the path), drawn with a round brush on the page's
-280x280 canvas and normalised by the same `preprocess.to_mnist` the server applies to the page.
+280x280 canvas (shapes.render, the pixels of preprocess.render_strokes) and normalised by the same `preprocess.to_mnist` the server applies to the page.
 
 Two families of styles, so that a measurement never uses what training saw:
 
@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from . import preprocess
+from .shapes import render
 
 CANVAS = 280  # the page's canvas side
 
@@ -201,7 +202,7 @@ def draw(style: str, rng: np.random.Generator, canvas: int = CANVAS):
 def sample(style: str, rng: np.random.Generator) -> np.ndarray:
     """One scribble rendered on the canvas and normalised: uint8 (28, 28) like an MNIST image."""
     strokes, brush = draw(style, rng)
-    pixels = preprocess.render_strokes([s.tolist() for s in strokes], CANVAS, CANVAS, brush)
+    pixels = render(strokes, brush)  # shapes.render: render_strokes' pixels, by a kernel
     return np.rint(preprocess.to_mnist(pixels) * 255).astype(np.uint8)
 
 

@@ -296,11 +296,13 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
               lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
               elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
               resume: bool, command: str, outliers: str | None = None,
-              outlier_weight: float = 0.5, outlier_pool: int = 12000) -> dict:
+              outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None) -> dict:
     """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
 
     outliers: outlier kinds for outlier exposure, e.g. "scribbles,shapes" (outliers.outlier_set;
     a pool of `outlier_pool` training-seed drawings, cached), None for plain training.
+    init: a saved model to start from instead of new weights (fine-tuning, as Hendrycks et al.
+    fine-tune trained classifiers with outlier exposure); its architecture replaces model_name's.
     Returns the training record that train.json holds (the test set is not touched here).
     """
     import platform
@@ -316,7 +318,13 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
         if train_limit < 1:
             raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
         train_idx = train_idx[:train_limit]
-    model = build_model(model_name, seed)
+    if init is not None:
+        from .model import load_model
+
+        model = load_model(init)
+        model.unknown = None  # a threshold calibrated for the old weights would not fit the new
+    else:
+        model = build_model(model_name, seed)
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,6 +338,8 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
         exposure = OutlierExposure(pool, outlier_weight)
         config.update(outliers=outliers, outlier_weight=outlier_weight, outlier_pool=outlier_pool,
                       outlier_ratio=exposure.ratio)
+    if init is not None:
+        config["init"] = str(init)
     history = fit(model, opt, (images[train_idx], labels[train_idx]),
                   (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
                   schedule=schedule, augment={"elastic": elastic} if augment else None,
