@@ -120,12 +120,16 @@ def area_resize(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return a_h @ img @ a_w.T
 
 
-def to_mnist(pixels: np.ndarray) -> np.ndarray:
+def to_mnist(pixels: np.ndarray, placement: bool = False):
     """Normalise a drawing the way MNIST was: bbox crop, 20 px fit, centre of mass at the centre.
 
     A drawing without ink gives an all-zero field (check `has_ink` first to avoid a guess).
+    placement=True also returns where the field lies on the drawing, so a 28x28 map (the
+    saliency) can be drawn back over it: {"top", "left", "scale_y", "scale_x", "shift_y",
+    "shift_x"}, with drawing y = top + (field y - shift_y) * scale_y (pixel-edge coordinates,
+    the same for x), or None without ink.
 
-    Shapes: pixels (H, W) uint8 -> (28, 28) float32 in [0, 1].
+    Shapes: pixels (H, W) uint8 -> (28, 28) float32 in [0, 1] (and the placement dict).
     """
     pixels = np.asarray(pixels)
     if pixels.ndim != 2 or pixels.dtype != np.uint8:
@@ -133,7 +137,8 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(pixels.any(axis=1))
     cols = np.flatnonzero(pixels.any(axis=0))
     if rows.size == 0:
-        return np.zeros((FIELD, FIELD), dtype=np.float32)
+        empty = np.zeros((FIELD, FIELD), dtype=np.float32)
+        return (empty, None) if placement else empty
     crop = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32) / 255.0
     h, w = crop.shape
     scale = BOX / max(h, w)
@@ -160,7 +165,12 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray:
     field[top : top + box_h + 1, left : left + box_w + 1] = moved
     out = field[:FIELD, :FIELD]  # the spare row/column is empty whenever it falls outside
     # like the training data: the brightest pixel is full ink
-    return np.clip(out / out.max(), 0.0, 1.0)
+    out = np.clip(out / out.max(), 0.0, 1.0)
+    if not placement:
+        return out
+    # box row u lies on field row u + ty and covers crop rows [u, u + 1) * h / box_h
+    return out, {"top": int(rows[0]), "left": int(cols[0]), "scale_y": h / box_h,
+                 "scale_x": w / box_w, "shift_y": ty, "shift_x": tx}
 
 
 def render_strokes(

@@ -198,3 +198,22 @@ def test_ink_measure_of_a_straight_stroke_gives_its_length_and_width():
     m = ink_measure(bar)
     assert m["extent"] == 160 and m["area"] == 1600 and m["canvas"] == 100
     assert m["width"] == pytest.approx(2 * 1600 / (2 * 160 + 2 * 8))
+
+
+def test_to_mnist_placement_maps_the_field_back_onto_the_drawing():
+    """The field's centre of mass, mapped back by the placement, lands on the drawing's own
+    centre of mass (within the box's resampling), and the ink's box maps onto the field box."""
+    pixels = drawing(7, left=30, top=50, size=150, brush=14)
+    x, where = to_mnist(pixels, placement=True)
+    np.testing.assert_array_equal(x, to_mnist(pixels))
+    ys, xs = np.mgrid[0:28, 0:28] + 0.5
+    fy, fx = (x * ys).sum() / x.sum(), (x * xs).sum() / x.sum()
+    cy = where["top"] + (fy - where["shift_y"]) * where["scale_y"]
+    cx = where["left"] + (fx - where["shift_x"]) * where["scale_x"]
+    py, px = np.mgrid[0 : pixels.shape[0], 0 : pixels.shape[1]] + 0.5
+    w = pixels.astype(np.float64)
+    assert abs(cy - (w * py).sum() / w.sum()) < 2 and abs(cx - (w * px).sum() / w.sum()) < 2
+    rows = np.flatnonzero(pixels.any(axis=1))
+    assert where["top"] == rows[0]
+    assert where["top"] + 20 * where["scale_y"] == pytest.approx(rows[-1] + 1)  # 7: taller than wide
+    assert to_mnist(np.zeros((5, 5), np.uint8), placement=True)[1] is None
