@@ -238,10 +238,12 @@ def in_distribution(reads: str, split: str, val: tuple[int, int] = (5000, 0), da
 
 
 def _logits(model, images: np.ndarray) -> np.ndarray:
+    """The model's logits for uint8 images, batches in pieces on both cores (parallel.py)."""
     from .data import to_input
     from .explain import logits_of
+    from .parallel import DataParallel
 
-    return logits_of(model, to_input(images, model.dtype))
+    return logits_of(DataParallel(model), to_input(images, model.dtype))
 
 
 def choose_and_calibrate(model, reads: str, val_images: np.ndarray, method: str = "auto",
