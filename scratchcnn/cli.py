@@ -106,7 +106,7 @@ def _cmd_train(args) -> int:
             augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
             command=shlex.join(["scratchcnn", *args.argv]), outliers=args.outliers,
-            outlier_weight=args.outlier_weight, init=args.init)
+            outlier_weight=args.outlier_weight, init=args.init, drawn=args.drawn)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outliers", metavar="KINDS",
                    help="outlier exposure: mix these outliers into every batch, pushed toward the "
                    "uniform answer; for digits some of scribbles,shapes (default: none)")
+    p.add_argument("--drawn", type=int, default=0, metavar="N",
+                   help="add N generated canvas drawings of digits to the training images "
+                   "(default: 0)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from this saved model instead of new weights (fine-tuning)")
     p.add_argument("--outlier-weight", type=float, default=0.5,

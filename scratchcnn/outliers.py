@@ -5,7 +5,7 @@ The outliers of a model are the drawings that are none of its classes:
 
 - the digits model: generated shapes (scratchcnn.shapes, all but the circle, which is a 0) and
   scribbles (scratchcnn.scribbles);
-- the shapes model: digits 1-9 (a 0 is a circle) and scribbles.
+- the shapes model: digits 1-9 (a 0 is a circle; half from MNIST, half drawn) and scribbles.
 
 Training (outlier exposure) and measurement never share a drawing: training uses the shapes'
 training split and the scribbles' TRAIN_STYLES with seed 100; measurement uses the shapes' test
@@ -31,7 +31,8 @@ import numpy as np
 from . import preprocess, scribbles
 from .shapes import render
 
-TRAIN_SEED, HELD_OUT_SEED = 100, 200
+TRAIN_SEED, HELD_OUT_SEED, DRAWN_TRAIN_SEED = 100, 200, 500
+DRAWN_VAL_SEED = 400  # drawn digits for calibration
 SET_VERSION = 1  # part of a cached set's name: raise it when outlier_set or drawn_digits change
 NOT_DIGIT_LIKE = ("circle",)  # shapes a digit draws the same way: not outliers of the digits model
 
@@ -167,13 +168,15 @@ def outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None
         else:  # digits 1-9: a 0 is a circle
             if held_out:
                 imgs, labels = drawn_digits(m, seed + 2, range(1, 10))
-            else:
+            else:  # half MNIST, half drawn: how a digit was made must not be the cue
                 from .data import load_mnist
 
                 mnist, mnist_labels = load_mnist("train", data_dir)
                 pick = np.flatnonzero(mnist_labels != 0)
-                pick = np.random.default_rng(seed + 2).choice(pick, size=m, replace=False)
-                imgs, labels = mnist[pick], mnist_labels[pick]
+                pick = np.random.default_rng(seed + 2).choice(pick, size=m // 2, replace=False)
+                drawn, drawn_labels = drawn_digits(m - m // 2, seed + 3, range(1, 10))
+                imgs = np.concatenate([mnist[pick], drawn])
+                labels = np.concatenate([mnist_labels[pick], drawn_labels])
             names += [f"digits:{d}" for d in labels]
         images.append(imgs)
     return np.concatenate(images), names
@@ -246,32 +249,38 @@ def _logits(model, images: np.ndarray) -> np.ndarray:
     return logits_of(DataParallel(model), to_input(images, model.dtype))
 
 
-def choose_and_calibrate(model, reads: str, val_images: np.ndarray, method: str = "auto",
-                         refuse: float = 0.01, source: str = "", data_dir=None) -> dict:
+def choose_and_calibrate(model, reads: str, val_sets: dict, method: str = "auto",
+                         refuse: float = 0.01, data_dir=None) -> dict:
     """The model's "unknown" entry: the score chosen by measurement, its threshold calibrated.
 
-    method "auto" takes the score (max-softmax or energy) with the larger AUROC between the
-    validation images and outliers in the training styles drawn from VAL_SEED (never the
-    held-out sets the model card reports). The threshold refuses at most `refuse` of val_images.
+    val_sets: {description: uint8 images (N, 28, 28)} of held-out in-distribution drawings (for
+    digits, MNIST validation images and drawn digits: the page sends canvas drawings). The
+    threshold is the lowest of each set's calibrate_threshold, so it refuses at most `refuse`
+    of every set. method "auto" takes the score (max-softmax or energy) with the larger AUROC
+    between all validation images and outliers in the training styles drawn from VAL_SEED
+    (never the held-out sets the model card reports).
     """
     from . import explain
 
-    logits = _logits(model, val_images)
+    logits = {name: _logits(model, images) for name, images in val_sets.items()}
     kinds = "scribbles,shapes" if reads == "digits" else "scribbles,digits"
     chosen, aurocs = method, {}
     if method == "auto":
         out, _ = outlier_set(reads, kinds, 1000, held_out=False, data_dir=data_dir, seed=VAL_SEED)
         out_logits = _logits(model, out)
-        aurocs = {m: explain.auroc(explain.unknown_score(logits, m),
+        every = np.concatenate(list(logits.values()))
+        aurocs = {m: explain.auroc(explain.unknown_score(every, m),
                                    explain.unknown_score(out_logits, m)) for m in explain.METHODS}
         chosen = max(aurocs, key=aurocs.get)
     elif method not in explain.METHODS:
         raise ValueError(f"method must be 'auto' or one of {explain.METHODS}, got {method!r}")
-    scores = explain.unknown_score(logits, chosen)
-    threshold = explain.calibrate_threshold(scores, refuse)
+    scores = {name: explain.unknown_score(z, chosen) for name, z in logits.items()}
+    threshold = min(explain.calibrate_threshold(s, refuse) for s in scores.values())
+    every = np.concatenate(list(scores.values()))
     entry = {"method": chosen, "threshold": threshold, "refuse_target": float(refuse),
-             "refused": float(np.mean(scores < threshold)), "n": int(len(scores)),
-             "source": source}
+             "refused": float(np.mean(every < threshold)), "n": int(len(every)),
+             "source": "; ".join(val_sets),
+             "refused_by_source": {name: float(np.mean(s < threshold)) for name, s in scores.items()}}
     if aurocs:
         entry["chosen_by"] = {"auroc_val_outliers": aurocs, "outliers": f"{kinds} (1,000, training "
                               f"styles, seed {VAL_SEED})"}
@@ -333,3 +342,24 @@ def measure(model, reads: str, data_dir=None, n_outliers: int = 3000) -> dict:
                                   "refused": float(d_refused.mean()),
                                   "read_right": float((d_right & ~d_refused).mean())}
     return result
+
+
+def cached_drawn_digits(n: int, seed: int = DRAWN_TRAIN_SEED):
+    """drawn_digits(n, seed), kept on disk like cached_outlier_set."""
+    import json
+
+    from .data import default_data_dir
+    from .fileio import save_npz
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(json.dumps(["drawn", n, seed, SET_VERSION]).encode())
+    for name in ("shapes.py", "preprocess.py", "kernels.py"):
+        digest.update((here / name).read_bytes())
+    path = default_data_dir().parent / "outliers" / f"drawn-{digest.hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["images"], npz["labels"]
+    images, labels = drawn_digits(n, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_npz(path, {"images": images, "labels": labels})
+    return images, labels

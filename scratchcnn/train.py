@@ -300,13 +300,17 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
               lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
               elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
               resume: bool, command: str, outliers: str | None = None,
-              outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None) -> dict:
+              outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None,
+              drawn: int = 0) -> dict:
     """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
 
     outliers: outlier kinds for outlier exposure, e.g. "scribbles,shapes" (outliers.outlier_set;
     a pool of `outlier_pool` training-seed drawings, cached), None for plain training.
     init: a saved model to start from instead of new weights (fine-tuning, as Hendrycks et al.
     fine-tune trained classifiers with outlier exposure); its architecture replaces model_name's.
+    drawn: add this many generated canvas drawings of digits (outliers.drawn_digits, a training
+    seed) to the training images, so that "drawn on a canvas" is never what tells an outlier
+    from a digit (every outlier is a canvas drawing; MNIST's digits are not).
     Returns the training record that train.json holds (the test set is not touched here).
     """
     import platform
@@ -329,6 +333,13 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
         model.unknown = None  # a threshold calibrated for the old weights would not fit the new
     else:
         model = build_model(model_name, seed)
+    train_images, train_labels = images[train_idx], labels[train_idx]
+    if drawn:
+        from .outliers import cached_drawn_digits
+
+        extra, extra_labels = cached_drawn_digits(drawn)
+        train_images = np.concatenate([train_images, extra])
+        train_labels = np.concatenate([train_labels, extra_labels])
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -344,7 +355,9 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
                       outlier_ratio=exposure.ratio)
     if init is not None:
         config["init"] = str(init)
-    history = fit(model, opt, (images[train_idx], labels[train_idx]),
+    if drawn:
+        config["drawn"] = drawn
+    history = fit(model, opt, (train_images, train_labels),
                   (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
                   schedule=schedule, augment={"elastic": elastic} if augment else None,
                   seed=seed, out_dir=out, resume=resume, config=config, outliers=exposure)
@@ -391,9 +404,14 @@ def calibrate_weights(weights, method: str = "auto", refuse: float = 0.01, data_
                          "held out from training is unknown")
     val = (int(cfg.get("val_size", record.get("n_val", 0)) or 0), int(cfg.get("seed", 0)))
     images, _ = in_distribution(reads, "val", val, data_dir)
-    source = (f"MNIST training images held out from training ({val[0]:,}, seed {val[1]})"
-              if reads == "digits" else f"generated {reads} validation split ({len(images):,})")
-    model.unknown = choose_and_calibrate(model, reads, images, method, refuse, source, data_dir)
+    if reads == "digits":
+        from .outliers import DRAWN_VAL_SEED, drawn_digits
+
+        val_sets = {f"MNIST training images held out from training ({val[0]:,}, seed {val[1]})": images,
+                    f"drawn digits (1,000, seed {DRAWN_VAL_SEED})": drawn_digits(1000, DRAWN_VAL_SEED)[0]}
+    else:
+        val_sets = {f"generated {reads} validation split ({len(images):,})": images}
+    model.unknown = choose_and_calibrate(model, reads, val_sets, method, refuse, data_dir)
     model.save(weights)
     return model
 
@@ -401,12 +419,18 @@ def calibrate_weights(weights, method: str = "auto", refuse: float = 0.01, data_
 def format_unknown_report(r: dict) -> str:
     """The unknown answer's measurements as plain text (the card's section and the CLI's)."""
     u = r["unknown"]
-    lines = [f"unknown answer: {u['method']} score below {u['threshold']:.4g} (calibrated to "
-             f"refuse {100 * u['refused']:.2f}% of {u['n']:,} {u['source']})",
-             f"test images refused: {100 * r['test_refused']:.2f}% of {r['n_test']:,}; read right "
-             f"and not refused: {100 * r['test_read_right']:.2f}%",
-             f"held-out outliers answered unknown: {100 * r['outliers_unknown']:.1f}% of "
-             f"{r['n_outliers']:,} ({r['outliers']})"]
+    by_source = u.get("refused_by_source") or {u["source"]: u["refused"]}
+    lines = [f"unknown answer: {u['method']} score below {u['threshold']:.4g}, calibrated to refuse "
+             f"at most {100 * u['refuse_target']:g}% of each held-out validation set:"]
+    lines += [f"  {name}: {100 * share:.2f}% refused" for name, share in by_source.items()]
+    if "chosen_by" in u:
+        a = u["chosen_by"]["auroc_val_outliers"]
+        lines.append(f"score chosen by AUROC against validation outliers ({u['chosen_by']['outliers']}): "
+                     + ", ".join(f"{m} {v:.4f}" for m, v in a.items()))
+    lines += [f"test images refused: {100 * r['test_refused']:.2f}% of {r['n_test']:,}; read right "
+              f"and not refused: {100 * r['test_read_right']:.2f}%",
+              f"held-out outliers answered unknown: {100 * r['outliers_unknown']:.1f}% of "
+              f"{r['n_outliers']:,} ({r['outliers']})"]
     lines += [f"  {k}: {100 * v:.1f}%" for k, v in r["outliers_unknown_by_kind"].items()]
     if "drawn_digits" in r:
         d = r["drawn_digits"]

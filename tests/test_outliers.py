@@ -99,14 +99,16 @@ def test_outlier_exposure_lowers_confidence_on_outliers_and_keeps_the_classes():
 
 
 def test_calibrated_entry_chooses_a_score_and_refuses_the_asked_share():
-    pytest.importorskip("scratchcnn.shapes", reason="the digits model's outliers include shapes (issue 12)")
     from scratchcnn.model import load_model
     from scratchcnn.zoo import find_weights
 
     model = load_model(find_weights())
     val, _ = outliers.drawn_digits(200, seed=12)
-    entry = outliers.choose_and_calibrate(model, "digits", val, refuse=0.05, source="drawn digits")
+    more, _ = outliers.drawn_digits(100, seed=13)
+    entry = outliers.choose_and_calibrate(model, "digits", {"a": val, "b": more}, refuse=0.05)
     assert entry["method"] in explain.METHODS and entry["refused"] <= 0.05
+    assert set(entry["refused_by_source"]) == {"a", "b"}
+    assert max(entry["refused_by_source"].values()) <= 0.05
     assert set(entry["chosen_by"]["auroc_val_outliers"]) == set(explain.METHODS)
     aurocs = entry["chosen_by"]["auroc_val_outliers"]
     assert aurocs[entry["method"]] == max(aurocs.values())
