@@ -1,9 +1,10 @@
-"""The command line: summary and gradcheck."""
+"""The command line: summary, gradcheck, the train flags' defaults."""
 
 import subprocess
 import sys
 
-from scratchcnn.cli import main
+from scratchcnn.cli import build_parser, main
+from scratchcnn.train import DEFAULTS
 
 
 def test_gradcheck_command_passes_every_layer(capsys):
@@ -27,3 +28,15 @@ def test_summary_runs_as_a_module():
 def test_missing_weights_file_is_a_clear_error(capsys, tmp_path):
     assert main(["summary", "--weights", str(tmp_path / "nope.npz")]) == 2
     assert "nope.npz" in capsys.readouterr().err
+
+
+def test_train_flags_default_to_train_defaults():
+    args = build_parser().parse_args(["train"])
+    assert {key: getattr(args, key) for key in DEFAULTS} == DEFAULTS
+
+
+def test_train_help_names_every_default():
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train_parser._actions:
+        if action.dest not in ("help", "resume"):
+            assert "default" in (action.help or ""), action.dest
