@@ -47,19 +47,12 @@ def _raise_interrupt(signum, frame):
 
 
 def _one_blas_thread() -> None:
-    """Run BLAS single-threaded: a request is one image, so the small matrix products gain
-    nothing from threads, and handing work to them (on a shared 2-core machine) cost 4-12 ms
-    a request against 0.8 ms in one thread. Each request still has its own server thread (JSON,
+    """Run BLAS single-threaded: a request is one image, whose small matrix products gain nothing
+    from BLAS's threads (README, Speed). Each request still has its own server thread (JSON,
     base64 and preprocessing overlap); the model itself runs one forward at a time (app.py).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print(
-            "scratchcnn: threadpoolctl is missing; set OPENBLAS_NUM_THREADS=1 for lower latency",
-            file=sys.stderr,
-        )
-        return
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(limits=1, user_api="blas")
 
 
