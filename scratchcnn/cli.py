@@ -1,6 +1,8 @@
 """Command line: `scratchcnn <command>` (the same as `python -m scratchcnn <command>`).
 
-Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`.
+Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`. The
+long-running ones (train, bench, serve) apply parallel.configure_process() (the malloc setting)
+first: a process setting belongs to the program, never to an import of the library.
 """
 
 import argparse
@@ -56,12 +58,17 @@ def _cmd_gradcheck(args) -> int:
 def _cmd_serve(args) -> int:
     from webui.server import serve
 
+    from .parallel import configure_process
+
+    configure_process()
     return serve(args.weights, args.host, args.port, args.server)
 
 
 def _cmd_bench(args) -> int:
     from .bench import main
+    from .parallel import configure_process
 
+    configure_process()
     return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
 
 
@@ -95,8 +102,10 @@ def _cmd_fetch_mnist(args) -> int:
 def _cmd_train(args) -> int:
     import shlex
 
+    from .parallel import configure_process
     from .train import TrainingDiverged, TrainingInterrupted, train_run
 
+    configure_process()
     try:
         record = train_run(
             args.model, args.out or f"runs/{args.model}", epochs=args.epochs,

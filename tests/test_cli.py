@@ -1,8 +1,11 @@
-"""The command line: summary, gradcheck, the train flags' defaults."""
+"""The command line: summary, gradcheck, the train flags' defaults, the process settings."""
 
 import subprocess
 import sys
 
+import pytest
+
+from scratchcnn import bench, parallel
 from scratchcnn.cli import build_parser, main
 from scratchcnn.train import DEFAULTS
 
@@ -40,3 +43,17 @@ def test_train_help_names_every_default():
     for action in train_parser._actions:
         if action.dest not in ("help", "resume"):
             assert "default" in (action.help or ""), action.dest
+
+
+@pytest.mark.parametrize("argv, applied", [
+    (["train", "--data-dir", "{empty}"], True),  # stops at the missing MNIST files
+    (["serve", "--server", "no-such-server"], True),  # stops at the unknown server
+    (["bench", "--quick"], True),  # the bench itself is replaced below
+    (["summary"], False),
+])
+def test_long_running_commands_apply_the_process_settings(monkeypatch, tmp_path, argv, applied):
+    calls = []
+    monkeypatch.setattr(parallel, "configure_process", lambda: calls.append(argv[0]) or True)
+    monkeypatch.setattr(bench, "main", lambda **kwargs: 0)
+    main([a.replace("{empty}", str(tmp_path)) for a in argv])
+    assert calls == ([argv[0]] if applied else [])

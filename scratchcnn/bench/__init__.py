@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 
-from .. import env, model
+from .. import env, parallel
 from .measure import (bench_fast_vs_naive, bench_latency, bench_layers, bench_throughput,
                       bench_trainer_epoch, bench_training)
 from .probes import bench_cold_start, bench_memory, bench_warm_start
@@ -35,7 +35,7 @@ def system_info() -> dict:
         "machine": platform.node(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average": list(os.getloadavg()),
-        "scratchcnn_blas_threads": model.BLAS_THREADS,
+        "scratchcnn_blas_threads": parallel.BLAS_THREADS,
         "numba_kernels": "serial",
         "env": env.env_vars(include_unset=True),
         "blas": env.blas(),

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..layers import Conv2D, MaxPool2D
 from ..losses import softmax_cross_entropy
-from ..model import _blas_limit
+from ..parallel import blas_limit
 from ..zoo import build_model
 from .timing import batch, interleaved, stats
 from .twins import MODEL, Ours
@@ -104,9 +104,9 @@ def bench_throughput(impls, N: int, reps: int) -> dict:
 
 def bench_layers(N: int, reps: int, b1_calls: int) -> list[dict]:
     """Per-layer forward and backward milliseconds of our network at batch N (training mode), the
-    whole batch on one thread (a training step runs pieces on two threads, see model.SPLIT_MIN) and
+    whole batch on one thread (a training step runs pieces on two threads, see parallel.SPLIT_MIN) and
     without the first layer's dx, as in training; and each layer's median microseconds within a
-    one-image prediction (inference mode, BLAS left alone, as Sequential.forward runs it)."""
+    one-image prediction (inference mode, BLAS left alone, as DataParallel.forward runs it)."""
     model = build_model(MODEL)
     one = [[] for _ in model.layers]
     x1 = batch(1, seed=1)[0]
@@ -119,7 +119,7 @@ def bench_layers(N: int, reps: int, b1_calls: int) -> list[dict]:
     x, y = batch(N)
     fw = [[] for _ in model.layers]
     bw = [[] for _ in model.layers]
-    with _blas_limit():  # as Sequential.forward/backward run them
+    with blas_limit():  # as DataParallel.forward/backward run them
         for _ in range(reps + 1):  # the first round warms up
             a = x
             for i, layer in enumerate(model.layers):
@@ -163,7 +163,7 @@ def bench_fast_vs_naive(N: int, naive_reps: int, fast_reps: int) -> dict:
         times = {}
         for impl, reps in (("fast", fast_reps), ("naive", naive_reps)):
             layer = make(impl)
-            with _blas_limit():
+            with blas_limit():
                 _fwd_bwd(layer, x[:1])  # warm-up (compiles the kernels on a cold cache)
                 times[impl] = stats([_fwd_bwd(layer, x) for _ in range(reps)])["median"]
         out[name] = {

@@ -16,6 +16,8 @@ _CHILD = """
 import json, time, sys
 t0 = time.perf_counter()
 from scratchcnn.bench.probes import rss_probe
+from scratchcnn.parallel import configure_process
+configure_process()  # as `scratchcnn train` and `bench` run
 print(json.dumps(rss_probe(int(sys.argv[1]), t0)))
 """
 
