@@ -76,15 +76,24 @@ def _cmd_bench_web(args) -> int:
     from webui.server import bench_web
 
     r = bench_web(args.url, args.clients, args.requests, args.size, args.activations,
-                  args.weights, args.server)
-    print(f"POST /api/predict{'?activations=1' if args.activations else ''}: "
+                  args.weights, args.server, args.explain)
+    query = "?activations=1" if args.activations else ""
+    print(f"POST /api/predict{query}: "
           f"{args.size}x{args.size} drawing ({r['body_bytes']:,} byte body), "
           f"{r['clients']} clients, {r['requests']} requests")
     print(f"median {r['median_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  "
           f"{r['req_per_s']:.0f} req/s  errors {r['errors']}")
+    errors = r["errors"]
+    if "explain" in r:
+        e = r["explain"]
+        print(f"POST /api/predict{query + ('&' if query else '?')}explain=1 (with the saliency), "
+              f"same server, {e['requests']} requests")
+        print(f"median {e['median_ms']:.2f} ms  p90 {e['p90_ms']:.2f} ms  "
+              f"{e['req_per_s']:.0f} req/s  errors {e['errors']}")
+        errors += e["errors"]
     if r["ready_s"] is not None:
         print(f"server ready {r['ready_s']:.2f} s after start (process start, weights, warm-up)")
-    return 1 if r["errors"] else 0
+    return 1 if errors else 0
 
 
 def _cmd_fetch_mnist(args) -> int:
@@ -213,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=400)
     p.add_argument("--size", type=int, default=280, help="drawing side in pixels (default: 280)")
     p.add_argument("--activations", action="store_true", help="also ask for the feature maps")
+    p.add_argument("--explain", action="store_true",
+                   help="then time ?explain=1 (the saliency) on the same server, in the same run")
     p.add_argument("--weights", help="weights for the server this command starts")
     p.add_argument("--server", default="wsgiref", help="server for the one this command starts")
     p.set_defaults(func=_cmd_bench_web)

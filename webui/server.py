@@ -149,6 +149,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def _time_posts(target, body: bytes, clients: int, requests: int) -> dict:
+    """`requests` POSTs of `body` from `clients` threads after 10 untimed ones: latency and rate."""
+    for _ in range(10):  # warm-up, not timed
+        _post(target, body, 10.0)
+    times, statuses = [], []
+    lock = threading.Lock()
+    per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
+
+    def client(n: int) -> None:
+        for _ in range(n):
+            status, seconds = _post(target, body, 10.0)
+            with lock:
+                times.append(seconds)
+                statuses.append(status)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in per_client]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    ms = np.array(times) * 1e3
+    return {"requests": len(times), "median_ms": float(np.median(ms)),
+            "p90_ms": float(np.percentile(ms, 90)), "req_per_s": len(times) / wall,
+            "errors": sum(s != 200 for s in statuses)}
+
+
 def bench_web(
     url: str | None = None,
     clients: int = 4,
@@ -157,11 +185,14 @@ def bench_web(
     activations: bool = False,
     weights=None,
     server: str = "wsgiref",
+    explain: bool = False,
 ) -> dict:
     """Time POST /api/predict from `clients` threads; starts a local server unless `url` is given.
 
     Returns {"median_ms", "p90_ms", "req_per_s", "errors", "requests", "clients", "body_bytes",
     "ready_s"} (ready_s: seconds from starting the server to its first answer, None for `url`).
+    explain=True then times `?explain=1` (the saliency) on the same server right after, under
+    "explain" with the same keys, so both rates come from one run.
     """
     proc, started = None, time.perf_counter()
     if url is None:
@@ -174,45 +205,19 @@ def bench_web(
     try:
         wait_until_up(url, proc=proc)
         ready_s = time.perf_counter() - started if proc is not None else None
-        target = urllib.parse.urlsplit(
-            urllib.parse.urljoin(url, "api/predict" + ("?activations=1" if activations else ""))
-        )
+        query = "?activations=1" if activations else ""
+        target = urllib.parse.urlsplit(urllib.parse.urljoin(url, "api/predict" + query))
         pixels = sample_drawing(size)
         body = json.dumps(
             {"width": size, "height": size, "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
         ).encode()
-        for _ in range(10):  # warm-up, not timed
-            _post(target, body, 10.0)
-        times, statuses = [], []
-        lock = threading.Lock()
-        per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
-
-        def client(n: int) -> None:
-            for _ in range(n):
-                status, seconds = _post(target, body, 10.0)
-                with lock:
-                    times.append(seconds)
-                    statuses.append(status)
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in per_client]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
+        result = _time_posts(target, body, clients, requests)
+        if explain:
+            query = query + ("&" if query else "?") + "explain=1"
+            target = urllib.parse.urlsplit(urllib.parse.urljoin(url, "api/predict" + query))
+            result["explain"] = _time_posts(target, body, clients, requests)
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=10)
-    ms = np.array(times) * 1e3
-    return {
-        "requests": len(times),
-        "clients": clients,
-        "body_bytes": len(body),
-        "ready_s": ready_s,
-        "median_ms": float(np.median(ms)),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "req_per_s": len(times) / wall,
-        "errors": sum(s != 200 for s in statuses),
-    }
+    return {**result, "clients": clients, "body_bytes": len(body), "ready_s": ready_s}
