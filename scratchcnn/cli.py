@@ -140,6 +140,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     import json
+    from pathlib import Path
 
     from .data import load_mnist
     from .model import load_model
@@ -161,6 +162,20 @@ def _cmd_evaluate(args) -> int:
         from .outliers import measure
 
         result["unknown_report"] = measure(model, getattr(model, "reads", "digits"), args.data_dir)
+    if args.compare:
+        from .outliers import compare_methods, in_distribution
+        from .train import digits_val_sets, format_comparison
+
+        reads = getattr(model, "reads", "digits")
+        if reads == "digits":
+            val_sets = digits_val_sets(args.weights, args.data_dir)
+        else:
+            val_sets = {"validation split": in_distribution(reads, "val", data_dir=args.data_dir)[0]}
+        models = {f"{Path(args.weights).name} (this model)": model}
+        models.update({Path(w).name: load_model(w) for w in args.compare})
+        result["comparison"] = compare_methods(models, reads, val_sets, args.data_dir)
+        if not args.json:
+            print(format_comparison(result["comparison"]))
     if args.card:
         write_model_card(args.weights, result)
     if args.json:
@@ -287,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of validation images the threshold may refuse (default: 0.01)")
     p.add_argument("--unknown", action="store_true",
                    help="also measure the unknown answer on held-out outliers (the card does)")
+    p.add_argument("--compare", nargs="+", metavar="WEIGHTS",
+                   help="also calibrate and measure both scores on these models the same way, "
+                   "for the card's table that chooses the method")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("shapes-grid", help="write a PNG of generated shapes, a row per class")

@@ -363,3 +363,49 @@ def cached_drawn_digits(n: int, seed: int = DRAWN_TRAIN_SEED):
     path.parent.mkdir(parents=True, exist_ok=True)
     save_npz(path, {"images": images, "labels": labels})
     return images, labels
+
+
+def compare_methods(models: dict, reads: str, val_sets: dict, data_dir=None,
+                    n_outliers: int = 3000) -> list[dict]:
+    """Every (model, score) pair calibrated the same way and measured on the same held-out sets:
+    the measurement a method is chosen by (the model card's table).
+
+    models: {description: model}, e.g. the shipped model (trained with outlier exposure) and the
+    same recipe without it. Returns one row per pair: {"model", "method", "threshold",
+    "test_refused", "outliers_unknown", "fashion_unknown", "auroc_held_out", "auroc_fashion",
+    "drawn_read_right" (digits)}.
+    """
+    from . import explain
+    from .data import load_fashion_mnist
+
+    test, test_labels = in_distribution(reads, "test", data_dir=data_dir)
+    kinds = "scribbles,shapes" if reads == "digits" else "scribbles,digits"
+    out, _ = cached_outlier_set(reads, kinds, n_outliers, held_out=True, data_dir=data_dir)
+    try:
+        fashion = load_fashion_mnist("test")[0]
+    except FileNotFoundError:
+        fashion = None
+    drawn, drawn_labels = drawn_digits(1000, HELD_OUT_SEED + 3) if reads == "digits" else (None, None)
+    rows = []
+    for name, model in models.items():
+        z = {"test": _logits(model, test), "out": _logits(model, out)}
+        if fashion is not None:
+            z["fashion"] = _logits(model, fashion)
+        if drawn is not None:
+            z["drawn"] = _logits(model, drawn)
+        for method in explain.METHODS:
+            entry = choose_and_calibrate(model, reads, val_sets, method, data_dir=data_dir)
+            s = {k: explain.unknown_score(v, method) for k, v in z.items()}
+            refused = {k: v < entry["threshold"] for k, v in s.items()}
+            row = {"model": name, "method": method, "threshold": entry["threshold"],
+                   "test_refused": float(refused["test"].mean()),
+                   "outliers_unknown": float(refused["out"].mean()),
+                   "auroc_held_out": explain.auroc(s["test"], s["out"]),
+                   "fashion_unknown": float(refused["fashion"].mean()) if fashion is not None else None,
+                   "auroc_fashion": explain.auroc(s["test"], s["fashion"]) if fashion is not None else None,
+                   "test_accuracy": float(np.mean(z["test"].argmax(1) == test_labels))}
+            if drawn is not None:
+                right = z["drawn"].argmax(1) == drawn_labels
+                row["drawn_read_right"] = float((right & ~refused["drawn"]).mean())
+            rows.append(row)
+    return rows

@@ -405,24 +405,44 @@ def calibrate_weights(weights, method: str = "auto", refuse: float = 0.01, data_
     weights = Path(weights)
     model = load_model(weights)
     reads = getattr(model, "reads", "digits")
-    record_file = weights.parent / "train.json"
-    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    cfg = record.get("config", {})
-    if reads == "digits" and not record:
-        raise ValueError(f"--calibrate: no train.json beside {weights}: which MNIST images were "
-                         "held out from training is unknown")
-    val = (int(cfg.get("val_size", record.get("n_val", 0)) or 0), int(cfg.get("seed", 0)))
-    images, _ = in_distribution(reads, "val", val, data_dir)
     if reads == "digits":
-        from .outliers import DRAWN_VAL_SEED, drawn_digits
-
-        val_sets = {f"MNIST training images held out from training ({val[0]:,}, seed {val[1]})": images,
-                    f"drawn digits (1,000, seed {DRAWN_VAL_SEED})": drawn_digits(1000, DRAWN_VAL_SEED)[0]}
+        val_sets = digits_val_sets(weights, data_dir)
     else:
+        images, _ = in_distribution(reads, "val", data_dir=data_dir)
         val_sets = {f"generated {reads} validation split ({len(images):,})": images}
     model.unknown = choose_and_calibrate(model, reads, val_sets, method, refuse, data_dir)
     model.save(weights)
     return model
+
+
+def digits_val_sets(weights, data_dir=None) -> dict:
+    """The held-out in-distribution sets a digits model is calibrated on: the MNIST validation
+    split that train.json beside the weights records (val_size, seed), and drawn digits."""
+    from .outliers import DRAWN_VAL_SEED, drawn_digits, in_distribution
+
+    record_file = Path(weights).parent / "train.json"
+    if not record_file.is_file():
+        raise ValueError(f"--calibrate: no train.json beside {weights}: which MNIST images were "
+                         "held out from training is unknown")
+    record = json.loads(record_file.read_text())
+    cfg = record.get("config", {})
+    val = (int(cfg.get("val_size", record.get("n_val", 0)) or 0), int(cfg.get("seed", 0)))
+    images, _ = in_distribution("digits", "val", val, data_dir)
+    return {f"MNIST training images held out from training ({val[0]:,}, seed {val[1]})": images,
+            f"drawn digits (1,000, seed {DRAWN_VAL_SEED})": drawn_digits(1000, DRAWN_VAL_SEED)[0]}
+
+
+def format_comparison(rows: list[dict]) -> str:
+    """compare_methods' rows as a markdown table."""
+    head = ("| model | score | test refused | drawn read right | held-out outliers unknown | "
+            "Fashion-MNIST unknown | AUROC held-out | AUROC Fashion |\n|---|---|---|---|---|---|---|---|")
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    num = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    return head + "".join(
+        f"\n| {r['model']} | {r['method']} | {100 * r['test_refused']:.2f}% | "
+        f"{pct(r.get('drawn_read_right'))} | {pct(r['outliers_unknown'])} | "
+        f"{pct(r['fashion_unknown'])} | {num(r['auroc_held_out'])} | {num(r['auroc_fashion'])} |"
+        for r in rows)
 
 
 def format_unknown_report(r: dict) -> str:
@@ -546,6 +566,14 @@ def write_model_card(weights, result: dict) -> dict:
                  "(explain.py). Calibrated by `scratchcnn evaluate --calibrate`; measured on "
                  "held-out sets no training or calibration step saw (outliers.py).\n\n"
                  f"```\n{format_unknown_report(result['unknown_report'])}\n```\n")
+        if result.get("comparison"):
+            metrics["unknown_comparison"] = result["comparison"]
+            card += ("\n### Choosing the method, by measurement\n\n"
+                     "Each model and score below is calibrated the same way (at most "
+                     f"{100 * result['unknown_report']['unknown']['refuse_target']:g}% refused of "
+                     "each validation set) and measured on the same held-out sets "
+                     "(`scratchcnn evaluate --card --compare OTHER.npz`):\n\n"
+                     f"{format_comparison(result['comparison'])}\n")
         with atomic_open(weights.parent / "metrics.json", "w") as f:
             json.dump(metrics, f, indent=1)
     with atomic_open(weights.parent / "MODEL_CARD.md", "w") as f:
