@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add N generated canvas drawings of digits to the training images "
                    "(default: 0)")
     p.add_argument("--init", metavar="WEIGHTS",
-                   help="start from this saved model instead of new weights (fine-tuning)")
+                   help="start from this saved model instead of new weights (fine-tuning; default: none)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.set_defaults(func=_cmd_train)

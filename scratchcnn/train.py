@@ -338,10 +338,13 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         if train_limit < 1:
             raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
         train_idx = train_idx[:train_limit]
+    init_record = None
     if init is not None:
         from .model import load_model
 
         model = load_model(init)
+        init_json = Path(init).parent / "train.json"  # how the starting weights were made
+        init_record = json.loads(init_json.read_text()) if init_json.is_file() else None
         model.unknown = None  # a threshold calibrated for the old weights would not fit the new
     else:
         model = build_model(model_name, seed)
@@ -380,13 +383,15 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     record = {
         "model": model_name, "weights": weights.name, "environment": variables,
         "command": " ".join([*(f"{k}={v}" for k, v in variables.items()), command]),
-        "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
+        "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_images)),
         "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
         "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
         "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
         "config": history["config"], "history": history["epochs"],
         "versions": env.versions(), "machine": env.machine(),
     }
+    if init_record is not None:
+        record["init_training"] = init_record  # the run that made the starting weights
     with atomic_open(out / "train.json", "w") as f:
         json.dump(record, f, indent=1)
     return record
