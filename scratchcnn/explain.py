@@ -191,8 +191,8 @@ def _blur_matrix(n: int, sigma: float, dtype) -> np.ndarray:
     return (g / g.sum(axis=1, keepdims=True)).astype(dtype)
 
 
-def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: float = 0.1,
-                blur: float = 0.7, start: np.ndarray | None = None) -> np.ndarray:
+def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: float = 0.01,
+                blur: float = 0.5, start: np.ndarray | None = None) -> np.ndarray:
     """For each class k, an input that raises z_k: gradient ascent on z_k(x) - l2 * ||x||^2.
 
     From `start` (default `blob()`, a stand-in for the mean image; zeros is the blank start):
@@ -200,7 +200,10 @@ def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: 
     class in one batch; after each step x is blurred by a Gaussian of width `blur` pixels (0:
     never), the regulariser of Yosinski et al. 2015 ("Understanding neural networks through deep
     visualization") that keeps the pixel-level noise out which a plain ascent grows.
-    Shapes: start (H, W) -> (K', H, W) for the K' classes asked (default all K)
+    start may also hold one image per class asked (for example each class's mean drawing: a
+    model trained with outlier exposure maps a blob far from every class to a region where
+    every hidden unit is off, so the gradient there is zero and the ascent never starts).
+    Shapes: start (H, W) or (K', H, W) -> (K', H, W) for the K' classes asked (default all K)
     """
     H, W = model.input_shape[1:]
     if classes is None:
@@ -208,9 +211,12 @@ def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: 
     classes = np.asarray(classes, dtype=np.int64).ravel()
     if start is None:
         start = blob(H, W, dtype=model.dtype)
-    if np.shape(start) != (H, W):
-        raise ValueError(f"class_model start must have shape ({H}, {W}), got {np.shape(start)}")
-    x = np.repeat(np.asarray(start, model.dtype)[None, None], len(classes), axis=0)
+    if np.shape(start) not in ((H, W), (len(classes), H, W)):
+        raise ValueError(f"class_model start must have shape ({H}, {W}) or ({len(classes)}, {H}, "
+                         f"{W}), got {np.shape(start)}")
+    start = np.asarray(start, model.dtype)
+    x = (np.repeat(start[None, None], len(classes), axis=0) if start.ndim == 2
+         else start[:, None].copy())
     t = model.dtype.type
     g_h, g_w = _blur_matrix(H, blur or 1, model.dtype), _blur_matrix(W, blur or 1, model.dtype)
     for _ in range(steps):

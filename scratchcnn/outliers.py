@@ -366,7 +366,7 @@ def cached_drawn_digits(n: int, seed: int = DRAWN_TRAIN_SEED):
 
 
 def compare_methods(models: dict, reads: str, val_sets: dict, data_dir=None,
-                    n_outliers: int = 3000) -> list[dict]:
+                    n_outliers: int = 3000, refuse: float = 0.01) -> list[dict]:
     """Every (model, score) pair calibrated the same way and measured on the same held-out sets:
     the measurement a method is chosen by (the model card's table).
 
@@ -394,7 +394,7 @@ def compare_methods(models: dict, reads: str, val_sets: dict, data_dir=None,
         if drawn is not None:
             z["drawn"] = _logits(model, drawn)
         for method in explain.METHODS:
-            entry = choose_and_calibrate(model, reads, val_sets, method, data_dir=data_dir)
+            entry = choose_and_calibrate(model, reads, val_sets, method, refuse, data_dir)
             s = {k: explain.unknown_score(v, method) for k, v in z.items()}
             refused = {k: v < entry["threshold"] for k, v in s.items()}
             row = {"model": name, "method": method, "threshold": entry["threshold"],
@@ -409,3 +409,20 @@ def compare_methods(models: dict, reads: str, val_sets: dict, data_dir=None,
                 row["drawn_read_right"] = float((right & ~refused["drawn"]).mean())
             rows.append(row)
     return rows
+
+
+def class_means(reads: str, classes, per_class: int = 20, seed: int = 600) -> np.ndarray:
+    """The mean of `per_class` generated drawings of each class (drawn digits, or shapes): a
+    start for explain.class_model that needs no training data at hand.
+    Shapes: -> (K, 28, 28) float32 in [0, 1]"""
+    classes = list(classes)
+    if reads == "digits":
+        images, labels = drawn_digits(per_class * len(classes), seed, [int(c) for c in classes])
+        labels = [classes.index(str(d)) for d in labels]
+    else:
+        from .shapes import make_set
+
+        images, labels = make_set(per_class * len(classes), seed, classes)
+    labels = np.asarray(labels)
+    return np.stack([images[labels == k].mean(axis=0) for k in range(len(classes))]).astype(
+        np.float32) / np.float32(255)

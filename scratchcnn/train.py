@@ -437,6 +437,29 @@ def digits_val_sets(weights, data_dir=None) -> dict:
             f"drawn digits (1,000, seed {DRAWN_VAL_SEED})": drawn_digits(1000, DRAWN_VAL_SEED)[0]}
 
 
+def why_text(result: dict) -> str:
+    """The card's reasons for the method, read off the comparison rows and the chosen entry."""
+    rows, u = result["comparison"], result["unknown_report"]["unknown"]
+    best = {}
+    for r in rows:
+        if r["model"] not in best or r["outliers_unknown"] > best[r["model"]]["outliers_unknown"]:
+            best[r["model"]] = r
+    mine, *others = best.values()
+    text = [f"Why this method: with the scores calibrated alike, this model answers "
+            f"{100 * mine['outliers_unknown']:.1f}% of the held-out outliers unknown ({mine['method']})"]
+    text += [f", {r['model']} {100 * r['outliers_unknown']:.1f}% ({r['method']})" for r in others]
+    text.append(". ")
+    if "chosen_by" in u:
+        a = u["chosen_by"]["auroc_val_outliers"]
+        text.append(f"Its score, {u['method']}, is the one with the larger AUROC against validation "
+                    f"outliers ({', '.join(f'{m} {v:.4f}' for m, v in a.items())}), chosen before "
+                    "any held-out set was looked at. ")
+    text.append("An explicit \"other\" class was not trained: it would need an extra output the "
+                "page and the API would have to hide again, and outlier exposure uses the same "
+                "outlier drawings without one; it is not measured here.")
+    return "".join(text)
+
+
 def format_comparison(rows: list[dict]) -> str:
     """compare_methods' rows as a markdown table."""
     head = ("| model | score | test refused | drawn read right | held-out outliers unknown | "
@@ -578,7 +601,7 @@ def write_model_card(weights, result: dict) -> dict:
                      f"{100 * result['unknown_report']['unknown']['refuse_target']:g}% refused of "
                      "each validation set) and measured on the same held-out sets "
                      "(`scratchcnn evaluate --card --compare OTHER.npz`):\n\n"
-                     f"{format_comparison(result['comparison'])}\n")
+                     f"{format_comparison(result['comparison'])}\n\n{why_text(result)}\n")
         with atomic_open(weights.parent / "metrics.json", "w") as f:
             json.dump(metrics, f, indent=1)
     with atomic_open(weights.parent / "MODEL_CARD.md", "w") as f:

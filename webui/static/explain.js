@@ -1,14 +1,13 @@
 // Honest answers on the page (issue 13): the unknown answer, why the network says what it says
 // (the saliency map over the 28x28 input and over the canvas), and what it thinks each class
-// looks like (the class models). Plain JavaScript, no build step. app.js sends every answer as
-// a "scratchcnn:answer" event and adds scratchcnn.query to its request, so this file only
+// looks like (the class models). Plain JavaScript, no build step. It drives the page only
+// through app.js's window.scratchcnnPage (onPrediction, query, repredict, model), so this file
 // listens and draws; the math is in scratchcnn/explain.py.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  const ns = (window.scratchcnn = window.scratchcnn || {});
-  ns.query = ns.query || {};
+  const page = window.scratchcnnPage;
   const whyBox = $("why-toggle"), whyText = $("why-text");
   const input28 = $("input28"), canvas = $("canvas");
   let last = null; // the last answer, redrawn when the toggle changes
@@ -93,33 +92,32 @@
   function showUnknown(data) {
     const conf = $("confidence"), pred = $("prediction");
     document.body.dataset.unknown = data && data.unknown ? "1" : "0";
-    if (!data || !data.unknown) return;
+    if (!data || !data.unknown || document.body.dataset.hideAnswer === "1") return;
     pred.textContent = "?";
     conf.textContent = data.message;
     const announce = $("announce");
     if (announce) announce.textContent = data.message;
   }
 
-  document.addEventListener("scratchcnn:answer", (e) => {
-    last = e.detail;
-    showUnknown(last);
-    drawSaliency(last);
+  page.onPrediction((data) => {
+    last = data;
+    showUnknown(data);
+    drawSaliency(document.body.dataset.hideAnswer === "1" ? null : data);
   });
 
   whyBox.addEventListener("change", () => {
-    if (whyBox.checked) ns.query.explain = "1";
-    else delete ns.query.explain;
+    if (whyBox.checked) page.query.explain = "1";
+    else delete page.query.explain;
     drawSaliency(last);
-    if (whyBox.checked && ns.repredict) ns.repredict();
+    if (whyBox.checked) page.repredict();
   });
 
   // ------------------------------------------------------------ class models
 
   const cmButton = $("classmodels-toggle"), cmBox = $("classmodels");
 
-  function currentModel() {
-    return ns.model || new URLSearchParams(location.search).get("model") || "digits";
-  }
+  const currentModel = () => page.model;
+  document.addEventListener("scratchcnn:model", () => { cmBox.hidden = true; });
 
   async function showClassModels() {
     const name = currentModel();
