@@ -233,7 +233,11 @@ def test_about_panel_shows_the_model(page, server):
         assert f"{100 * info['test_accuracy']:.2f}%" in text
     links = page.locator("#about a")
     assert links.count() == 3
-    assert all(links.nth(i).get_attribute("href").endswith(".ipynb") for i in range(3))
+    for i in range(3):  # each opens a rendered page, not a download
+        href = links.nth(i).get_attribute("href")
+        status, headers, body = server.request("GET", href)
+        assert status == 200 and headers.getheader("Content-Type").startswith("text/html"), href
+        assert "<h1>" in body
 
 
 def test_brush_keys_change_the_width(page):

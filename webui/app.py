@@ -7,7 +7,8 @@ Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."}
 traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
 
 Endpoints: GET / (the page), GET /static/<path>, POST /api/predict, GET /api/model, GET /healthz,
-and GET /notebooks/<name> for the about panel's links (from a source checkout).
+and GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its
+committed outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import bottle
 import numpy as np
 
 from scratchcnn import preprocess
+
+from . import notebook as notebook_page
 
 STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
 # the notebooks the about panel links to; present in a checkout, absent from a wheel (then 404)
@@ -140,7 +143,16 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
 
     @app.get("/notebooks/<name>")
     def notebook(name):
-        return bottle.static_file(name, root=NOTEBOOKS_ROOT, download=name)
+        if name.endswith(".ipynb"):  # the raw file, to run it
+            return bottle.static_file(name, root=NOTEBOOKS_ROOT, download=name)
+        path = Path(NOTEBOOKS_ROOT) / f"{name}.ipynb"
+        if not Path(NOTEBOOKS_ROOT).is_dir():  # an installed wheel carries no notebooks
+            return bottle.HTTPResponse(notebook_page.unavailable_page(name), status=404,
+                                       content_type="text/html; charset=utf-8")
+        if "/" in name or name.startswith(".") or not path.is_file():
+            bottle.abort(404)
+        bottle.response.content_type = "text/html; charset=utf-8"
+        return notebook_page.render_notebook(path)
 
     @app.get("/healthz")
     def healthz():
