@@ -102,7 +102,7 @@ def inspect(model, x: np.ndarray, layer, channel, row=None, col=None) -> dict:
             "products": _floats(products), "channel_sums": _floats(channel_sums),
             "bias": float(lay.params["b"][f]), "sum": total, "layer_value": float(y[f, i, j]),
             # where the window sits in the layer's input, padding included (may start below 0)
-            "top": i * SH - PH, "left": j * SW - PW,
+            "top": i * SH - PH, "left": j * SW - PW, "input_hw": [int(inp.shape[1]), int(inp.shape[2])],
         }
         if isinstance(nxt, ReLU):
             answer["pixel"]["after_relu"] = max(total, 0.0)
