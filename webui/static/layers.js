@@ -19,6 +19,7 @@ window.LayerView = (function () {
   let inspectSeq = 0;
   let lastAnswer = null;
   let scrollWanted = false;
+  let refreshTimer = null;
   const beforeRelu = $("before-relu"); // unchecked: convolutions drawn after their ReLU, as passed on
 
   // ------------------------------------------------------------ colours
@@ -103,7 +104,11 @@ window.LayerView = (function () {
     document.body.classList.remove("stale-maps");
     drawMaps(data.maps || []);
     drawVectors(data.vectors || []);
-    if (selected && data.digit !== null) inspect(selected.layer, selected.channel, selected.row, selected.col);
+    // the open detail view follows the drawing, once the strokes pause
+    clearTimeout(refreshTimer);
+    if (selected && data.digit !== null) {
+      refreshTimer = setTimeout(() => { if (selected) inspect(selected.layer, selected.channel, selected.row, selected.col); }, 250);
+    }
     if (data.digit === null) closeDetail();
   }
 
