@@ -94,8 +94,10 @@ def _cmd_fetch_mnist(args) -> int:
 def _cmd_train(args) -> int:
     import shlex
 
+    from .parallel import configure_process
     from .train import TrainingDiverged, TrainingInterrupted, train_run
 
+    configure_process()
     try:
         record = train_run(
             args.model, args.out or f"runs/{args.model}", epochs=args.epochs,
@@ -140,6 +142,17 @@ def _cmd_evaluate(args) -> int:
     else:
         print(f"{args.weights}: {model.num_params():,} parameters, batch-1 forward "
               f"{result['batch1_forward_ms']:.2f} ms\n{format_report(result)}")
+    return 0
+
+
+def _cmd_shapes_grid(args) -> int:
+    from .fileio import save_png
+    from .shapes import grid
+
+    if args.per_class < 1:
+        raise ValueError(f"--per-class must be >= 1, got {args.per_class}")
+    save_png(args.out, grid(args.per_class, args.seed, canvas_view=args.canvas))
+    print(f"wrote {args.out}: 12 rows (one per class) of {args.per_class} generated drawings")
     return 0
 
 
@@ -220,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("shapes-grid", help="write a PNG of generated shapes, a row per class")
+    p.add_argument("--out", default="shapes-grid.png", help="PNG to write (default: shapes-grid.png)")
+    p.add_argument("--per-class", type=int, default=10, help="drawings per class (default: 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--canvas", action="store_true",
+                   help="show the 280x280 drawings instead of the 28x28 network inputs")
+    p.set_defaults(func=_cmd_shapes_grid)
 
     return parser
 

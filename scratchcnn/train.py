@@ -1,7 +1,8 @@
 """Training and evaluation loops: `fit` returns a history dict, `evaluate` a confusion matrix.
 
-One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
-softmax_cross_entropy(logits, y); model.backward(dlogits, input_grad=False); optimizer.step().
+One optimisation step: logits = net.forward(x, training=True); (loss, dlogits) =
+softmax_cross_entropy(logits, y); net.backward(dlogits, input_grad=False); optimizer.step(),
+where net = parallel.DataParallel(model) runs the model's math on both cores.
 The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then
 cosine decay).
 A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import data
 from .fileio import atomic_open, save_npz
+from .parallel import DataParallel
 from .losses import softmax_cross_entropy
 
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -75,10 +77,11 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     K = 10
     confusion = np.zeros((K, K), dtype=np.int64)
     loss_sum = 0.0
+    net = DataParallel(model)
     for i in range(0, len(images), batch_size):
         x = data.to_input(images[i : i + batch_size], model.dtype)
         y = labels[i : i + batch_size].astype(np.int64)
-        logits = model.forward(x)
+        logits = net.forward(x)
         loss, _ = softmax_cross_entropy(logits, y)
         loss_sum += loss * len(y)
         np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
@@ -87,36 +90,6 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     return {"n": int(len(labels)), "correct": correct, "accuracy": correct / len(labels),
             "loss": loss_sum / len(labels), "per_class_accuracy": per_class.tolist(),
             "confusion": confusion.tolist()}
-
-
-class _Progress:
-    """One bar per epoch on stderr: redrawn in place on a terminal, a line per quarter otherwise."""
-
-    def __init__(self, epoch: int, epochs: int, total: int, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.label, self.total = f"epoch {epoch}/{epochs}", total
-        self.start, self.last, self.quarter, self.shown = time.perf_counter(), 0.0, 0, -1
-
-    def update(self, seen: int, done_here: int, loss: float, acc: float, force=False) -> None:
-        now = time.perf_counter()
-        quarter = 4 * seen // self.total
-        if (not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter)) or (
-                force and seen == self.shown):
-            return
-        self.last, self.quarter, self.shown = now, quarter, seen
-        rate = done_here / max(now - self.start, 1e-9)
-        eta = (self.total - seen) / max(rate, 1e-9)
-        filled = 24 * seen // self.total
-        line = (f"{self.label} [{'#' * filled}{'.' * (24 - filled)}] {seen}/{self.total} "
-                f"loss {loss:.4f} acc {100 * acc:5.2f}% {rate:5.0f} img/s "
-                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
-        self.stream.write(("\r" + line) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
@@ -161,6 +134,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
+    net = DataParallel(model)  # the model's steps, a batch in pieces on both cores
     out = Path(out_dir) if out_dir is not None else None
     history = {"epochs": [], "train_seconds": 0.0, "config": config}
     start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
@@ -196,7 +170,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
         for epoch in range(start_epoch, epochs):
             if perm is None:
                 perm = rng.permutation(n)
-            bar = _Progress(epoch + 1, epochs, n)
+            bar = data.progress_bar(n, f"epoch {epoch + 1}/{epochs}", "img", initial=sums[2])
             t0, seen_before, aug_seconds = time.perf_counter(), sums[2], 0.0
             for b in range(start_batch, steps_per_epoch):
                 step = epoch * steps_per_epoch + b
@@ -208,7 +182,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
                 optimizer.lr = lr_at(schedule, lr, step, total_steps)
-                logits = model.forward(x, training=True)
+                logits = net.forward(x, training=True)
                 loss, dlogits = softmax_cross_entropy(logits, y)
                 if not math.isfinite(loss):
                     bar.close()
@@ -216,11 +190,13 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                         f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
                         f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
                         f"Try a smaller --lr.")
-                model.backward(dlogits, input_grad=False)
+                net.backward(dlogits, input_grad=False)
                 optimizer.step()
                 sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
                         sums[2] + len(y)]
-                bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2])
+                bar.set_postfix_str(f"loss {sums[0] / sums[2]:.4f} acc {100 * sums[1] / sums[2]:.2f}%",
+                                    refresh=False)
+                bar.update(len(y))
                 if on_step is not None:
                     on_step(step)
                 if interrupted.is_set() and out is not None:
@@ -233,7 +209,6 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                                               f"checkpoint written to {out / CHECKPOINT}")
                 if interrupted.is_set():
                     raise KeyboardInterrupt
-            bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2], True)
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],

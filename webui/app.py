@@ -25,6 +25,7 @@ import numpy as np
 from scratchcnn import layerview, preprocess
 
 from . import notebook as notebook_page
+from . import wire
 
 STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
 # the notebooks the about panel links to; present in a checkout, absent from a wheel (then 404)
@@ -80,7 +81,7 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     if with_maps:
         acts = model.activations(batch)
         answer["maps"] = [
-            preprocess.encode_maps(name, y[0])
+            wire.encode_maps(name, y[0])
             for (name, y), layer in zip(acts, model.layers)
             if type(layer).__name__ in MAP_LAYERS
         ]
@@ -92,7 +93,7 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
 def inspect_drawing(model, payload: dict) -> dict:
     """What POST /api/inspect answers: one feature map and one pixel's computation, for the
     drawing in the payload (the fields of /api/predict plus layer, channel and optional row, col)."""
-    pixels = preprocess.decode_drawing(payload)
+    pixels = wire.decode_drawing(payload)
     if not preprocess.has_ink(pixels):
         raise ValueError("nothing drawn yet: draw a digit")
     x = preprocess.to_mnist(pixels)[None, None].astype(model.dtype)  # (1, 1, 28, 28)
@@ -196,7 +197,7 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
     def api_predict():
         payload = json_body()
         try:
-            pixels = preprocess.decode_drawing(payload)
+            pixels = wire.decode_drawing(payload)
         except ValueError as e:
             bottle.abort(400, str(e))
         with lock:
