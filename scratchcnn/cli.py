@@ -42,10 +42,10 @@ def _cmd_gradcheck(args) -> int:
           "(float64, central differences, h=1e-6)")
 
     print(f"\n{'fast vs naive':<{width}}  {'input':<14}  {'max rel diff':>11}  {'worst':<6}")
-    for label, layer, x, _ in demo_cases(args.seed):
+    for label, layer, x, training in demo_cases(args.seed):
         if "[fast]" in label:
             for dtype in (np.float32, np.float64):
-                diffs = fast_vs_naive(layer.astype(dtype), x.astype(dtype))
+                diffs = fast_vs_naive(layer.astype(dtype), x.astype(dtype), training=training)
                 worst = max(diffs, key=diffs.get)
                 name = label.replace("[fast]", f"[{np.dtype(dtype).name}]")
                 print(f"{name:<{width}}  {str(x.shape):<14}  {diffs[worst]:>11.2e}  {worst:<6}")

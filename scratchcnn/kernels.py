@@ -1,4 +1,4 @@
-"""Numba kernels for the fast path: im2col / col2im, ReLU and max-pooling.
+"""Numba kernels for the fast path: im2col / col2im, ReLU, max-pooling and batch norm.
 
 The im2col layout, defined here once for the whole package: one column per receptive field,
 
@@ -272,3 +272,86 @@ def warp_bilinear(x, src_y, src_x):
                                 acc += wy * wx * x[n, c, ih, iw]
                     y[n, c, oh, ow] = acc
     return y
+
+
+@njit(cache=True, nogil=True)
+def batch_moments(x):
+    """Per-channel mean and biased variance, as reference.batch_moments: two passes (the mean,
+    then squared deviations from it: no cancellation as in sum(x^2) - M * mean^2), summed in
+    float64 so a float32 batch of 10^5 values per channel keeps its digits.
+
+    Shapes: x (N, C, P) C-contiguous -> mean (C,), var (C,) in x's dtype
+    """
+    N, C, P = x.shape
+    total = np.zeros(C, dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            acc = 0.0
+            for p in range(P):
+                acc += x[n, c, p]
+            total[c] += acc
+    M = N * P
+    mean = total / M
+    squares = np.zeros(C, dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            m = mean[c]
+            acc = 0.0
+            for p in range(P):
+                d = x[n, c, p] - m
+                acc += d * d
+            squares[c] += acc
+    return mean.astype(x.dtype), (squares / M).astype(x.dtype)
+
+
+@njit(cache=True, nogil=True)
+def batchnorm_forward(x, gamma, beta, mean, inv_std):
+    """y = gamma * (x - mean) * inv_std + beta per channel, as reference.batchnorm_forward,
+    without keeping x_hat (the backward recomputes it from x: one array less to write).
+
+    Shapes: x (N, C, P) C-contiguous; gamma, beta, mean, inv_std (C,) -> y (N, C, P)
+    """
+    N, C, P = x.shape
+    y = np.empty_like(x)
+    for n in range(N):
+        for c in range(C):
+            m, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+            for p in range(P):
+                y[n, c, p] = g * ((x[n, c, p] - m) * s) + b
+    return y
+
+
+@njit(cache=True, nogil=True)
+def batchnorm_backward(dy, x, gamma, mean, inv_std, training):
+    """dx, dgamma, dbeta as reference.batchnorm_backward, x_hat recomputed from x; sums in float64.
+
+    Shapes: dy, x (N, C, P) C-contiguous; gamma, mean, inv_std (C,) -> dx (N, C, P), (C,), (C,)
+    """
+    N, C, P = dy.shape
+    dbeta = np.zeros(C, dtype=np.float64)
+    dgamma = np.zeros(C, dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            m, s = mean[c], inv_std[c]
+            acc_b, acc_g = 0.0, 0.0
+            for p in range(P):
+                g = dy[n, c, p]
+                acc_b += g
+                acc_g += g * ((x[n, c, p] - m) * s)
+            dbeta[c] += acc_b
+            dgamma[c] += acc_g
+    M = N * P
+    mean_b, mean_g = (dbeta / M).astype(dy.dtype), (dgamma / M).astype(dy.dtype)
+    dx = np.empty_like(dy)
+    for n in range(N):
+        for c in range(C):
+            m, s = mean[c], inv_std[c]
+            k = gamma[c] * s
+            if training:
+                b, g = mean_b[c], mean_g[c]
+                for p in range(P):
+                    dx[n, c, p] = k * (dy[n, c, p] - b - (x[n, c, p] - m) * s * g)
+            else:
+                for p in range(P):
+                    dx[n, c, p] = k * dy[n, c, p]
+    return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
