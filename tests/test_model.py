@@ -7,7 +7,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from scratchcnn import SGD, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_model, load_model
-from scratchcnn import model as model_module
 from scratchcnn import softmax_cross_entropy
 from scratchcnn.gradcheck import demo_model, model_gradients, relative_error
 
@@ -126,44 +125,6 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
         assert_array_equal(g, full[name], err_msg=name)
 
 
-@pytest.mark.parametrize("N", [21, 70])  # 2 pieces of 10-11 images; 4 of 17-18
-def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatch, N):
-    model = build_model("mnist-small", dtype="float64")
-    rng = np.random.default_rng(1)
-    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
-
-    def run():
-        logits = model.forward(x)
-        dx = model.backward(softmax_cross_entropy(logits, y)[1])
-        return logits, dx, {name: g.copy() for name, _, g in model.parameters()}
-
-    monkeypatch.setattr(model_module, "SPLIT_MIN", 10**9)
-    whole = run()
-    assert model._stacks is None
-    monkeypatch.setattr(model_module, "SPLIT_MIN", 16)
-    split = run()
-    assert len(model._stacks) == (2 if N < 64 else 4)
-    assert_allclose(split[0], whole[0], rtol=1e-12)
-    assert_allclose(split[1], whole[1], rtol=1e-10, atol=1e-14)
-    for name, g in whole[2].items():
-        assert_allclose(split[2][name], g, rtol=1e-10, atol=1e-14, err_msg=name)
-    with pytest.raises(ValueError, match=rf"expected dy of shape \({N}, \.\.\.\)"):
-        model.backward(np.zeros((N - 1, 10)))
-
-
-@pytest.mark.parametrize("between", ["nothing", "a split prediction"])
-def test_split_batches_replay_their_dropout_masks_from_the_layer_state(between):
-    model = build_model("mnist-small")
-    x = np.random.default_rng(2).random((32, 1, 28, 28), dtype=np.float32)
-    state = model.rng_state()
-    first = model.forward(x, training=True)
-    model.set_rng_state(state)
-    if between == "a split prediction":
-        model.predict_proba(x)  # split over two threads too, in inference mode: draws no mask seed
-    assert_array_equal(model.forward(x, training=True), first)
-    assert not np.array_equal(model.forward(x, training=True), first)  # a new batch, new masks
-
-
 def test_tiny_network_learns_a_small_batch_to_full_accuracy():
     rng = np.random.default_rng(0)
     model = Sequential([
@@ -191,70 +152,3 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
-
-
-def test_keep_freed_memory_is_accepted_by_glibc():
-    import platform
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's; elsewhere keep_freed_memory is a no-op")
-    assert model_module.keep_freed_memory() is True
-
-
-def test_batchnorm_in_a_split_batch_is_ghost_batch_norm_with_one_pooled_running_update():
-    """Split over two threads, each piece is normalised by its own statistics, exactly as if the
-    pieces ran one after the other; the running statistics move once, as by the whole batch's
-    activations, and the same in every run (twins never write them)."""
-    import copy
-
-    from scratchcnn import BatchNorm1D, BatchNorm2D, Normalize
-
-    rng = np.random.default_rng(4)
-    model = Sequential([
-        Normalize(), Conv2D(1, 3, 3, padding=1, dtype="float64", rng=rng),
-        BatchNorm2D(3, dtype="float64"), ReLU(), MaxPool2D(2), Flatten(),
-        Dense(3 * 14 * 14, 8, dtype="float64", rng=rng), BatchNorm1D(8, dtype="float64"), ReLU(),
-        Dense(8, 10, dtype="float64", rng=rng)])
-    N = 70
-    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
-    bounds = model_module._pieces(N)
-    assert len(bounds) == 4
-    serial, inputs = [], {2: [], 7: []}  # each piece alone through its own copy of the model
-    for lo, hi in bounds:
-        layers, a = copy.deepcopy(model.layers), x[lo:hi]
-        for i, layer in enumerate(layers):
-            if i in inputs:
-                inputs[i].append(a)
-            a = layer.forward(a, training=True)
-        serial.append((layers, a))
-    logits = np.concatenate([a for _, a in serial])
-    _, dlogits = softmax_cross_entropy(logits, y)
-    grads = {}
-    for (layers, _), (lo, hi) in zip(serial, bounds):
-        g = dlogits[lo:hi]
-        for layer in reversed(layers):
-            g = layer.backward(g)
-        for i, layer in enumerate(layers):
-            for k, v in layer.grads.items():
-                grads[f"{i}.{k}"] = grads.get(f"{i}.{k}", 0) + v
-    expected_running = {}
-    for i, pieces in inputs.items():
-        whole = copy.deepcopy(model.layers[i])
-        whole.forward(np.concatenate(pieces), training=True)
-        expected_running.update({f"{i}.{k}": v for k, v in whole.buffers.items()})
-
-    runs = []
-    for _ in range(2):
-        m = copy.deepcopy(model)
-        split_logits = m.forward(x, training=True)
-        assert m._stacks is not None and len(m._stacks) == 4
-        m.backward(softmax_cross_entropy(split_logits, y)[1], input_grad=False)
-        assert_allclose(split_logits, logits, rtol=1e-12, atol=1e-14)
-        for name, _, g in m.parameters():
-            assert_allclose(g, grads[name], rtol=1e-10, atol=1e-14, err_msg=name)
-        buffers = dict(m.buffers())
-        for name, v in expected_running.items():
-            assert_allclose(buffers[name], v, rtol=1e-12, err_msg=name)
-        runs.append(buffers)
-    for name in runs[0]:
-        assert_array_equal(runs[0][name], runs[1][name])
