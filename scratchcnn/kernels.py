@@ -283,33 +283,42 @@ def warp_bilinear(x, src_y, src_x):
 
 
 @njit(cache=True, nogil=True)
+def _channel_sums(acc):
+    """sum over p of acc[c, p], per channel: the last step of the sums below. (C, P) -> (C,)"""
+    C, P = acc.shape
+    out = np.zeros(C, dtype=np.float64)
+    for c in range(C):
+        for p in range(P):
+            out[c] += acc[c, p]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def batch_moments(x):
     """Per-channel mean and biased variance, as reference.batch_moments: two passes (the mean,
-    then squared deviations from it: no cancellation as in sum(x^2) - M * mean^2), summed in
-    float64 so a float32 batch of 10^5 values per channel keeps its digits.
+    then squared deviations from it: no cancellation as in sum(x^2) - M * mean^2).
 
+    Sums run in float64, first into one slot per (c, p) over the batch, then over p: adding
+    into a row of slots vectorises, where one running total per channel would be a chain of
+    dependent additions (the compiler may not reorder float sums).
     Shapes: x (N, C, P) C-contiguous -> mean (C,), var (C,) in x's dtype
     """
     N, C, P = x.shape
-    total = np.zeros(C, dtype=np.float64)
+    acc = np.zeros((C, P), dtype=np.float64)
     for n in range(N):
         for c in range(C):
-            acc = 0.0
             for p in range(P):
-                acc += x[n, c, p]
-            total[c] += acc
+                acc[c, p] += x[n, c, p]
     M = N * P
-    mean = total / M
-    squares = np.zeros(C, dtype=np.float64)
+    mean = _channel_sums(acc) / M
+    acc[:] = 0
     for n in range(N):
         for c in range(C):
             m = mean[c]
-            acc = 0.0
             for p in range(P):
                 d = x[n, c, p] - m
-                acc += d * d
-            squares[c] += acc
-    return mean.astype(x.dtype), (squares / M).astype(x.dtype)
+                acc[c, p] += d * d
+    return mean.astype(x.dtype), (_channel_sums(acc) / M).astype(x.dtype)
 
 
 @njit(cache=True, nogil=True)
@@ -331,23 +340,22 @@ def batchnorm_forward(x, gamma, beta, mean, inv_std):
 
 @njit(cache=True, nogil=True)
 def batchnorm_backward(dy, x, gamma, mean, inv_std, training):
-    """dx, dgamma, dbeta as reference.batchnorm_backward, x_hat recomputed from x; sums in float64.
+    """dx, dgamma, dbeta as reference.batchnorm_backward, x_hat recomputed from x; the sums in
+    float64 slots per (c, p), as in batch_moments.
 
     Shapes: dy, x (N, C, P) C-contiguous; gamma, mean, inv_std (C,) -> dx (N, C, P), (C,), (C,)
     """
     N, C, P = dy.shape
-    dbeta = np.zeros(C, dtype=np.float64)
-    dgamma = np.zeros(C, dtype=np.float64)
+    acc_b = np.zeros((C, P), dtype=np.float64)
+    acc_g = np.zeros((C, P), dtype=np.float64)
     for n in range(N):
         for c in range(C):
             m, s = mean[c], inv_std[c]
-            acc_b, acc_g = 0.0, 0.0
             for p in range(P):
                 g = dy[n, c, p]
-                acc_b += g
-                acc_g += g * ((x[n, c, p] - m) * s)
-            dbeta[c] += acc_b
-            dgamma[c] += acc_g
+                acc_b[c, p] += g
+                acc_g[c, p] += g * ((x[n, c, p] - m) * s)
+    dbeta, dgamma = _channel_sums(acc_b), _channel_sums(acc_g)
     M = N * P
     mean_b, mean_g = (dbeta / M).astype(dy.dtype), (dgamma / M).astype(dy.dtype)
     dx = np.empty_like(dy)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
+from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
 from .model import Sequential
 
 
@@ -45,7 +45,42 @@ def mnist_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequentia
     ])
 
 
-MODELS = {"convnet": convnet, "mnist-small": mnist_small}
+def mnist_bn(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
+    """mnist-small with batch norm after every convolution and the hidden dense layer:
+    Normalize, [Conv(3, pad 1) BatchNorm2D ReLU Pool2] x 2 (32, 64 filters), Dense(3136->128)
+    BatchNorm1D ReLU Dropout(0.3) Dense(128->10). The digits model `scratchcnn train` ships.
+    """
+    rng = np.random.default_rng(seed)
+    kw = dict(impl=impl, dtype=dtype)
+    return Sequential([
+        Normalize(0.1307, 0.3081),
+        Conv2D(1, 32, 3, padding=1, rng=rng, **kw), BatchNorm2D(32, **kw), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Conv2D(32, 64, 3, padding=1, rng=rng, **kw), BatchNorm2D(64, **kw), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Flatten(), Dense(3136, 128, dtype=dtype, rng=rng), BatchNorm1D(128, **kw), ReLU(),
+        Dropout(0.3, seed=seed + 1), Dense(128, 10, dtype=dtype, rng=rng),
+    ])
+
+
+def speedrun(seed: int = 0, dtype="float32", impl: str = "fast", batchnorm: bool = True) -> Sequential:
+    """The speedrun's small net: [Conv(5x5) BatchNorm2D ReLU Pool2] x 2 (12, 24 filters),
+    Dense(384->10); batchnorm=False leaves the BatchNorm layers out (the ablation)."""
+    rng = np.random.default_rng(seed)
+    kw = dict(impl=impl, dtype=dtype)
+
+    def bn(C):
+        return [BatchNorm2D(C, **kw)] if batchnorm else []
+
+    return Sequential([
+        Conv2D(1, 12, 5, rng=rng, **kw), *bn(12), ReLU(), MaxPool2D(2, impl=impl),
+        Conv2D(12, 24, 5, rng=rng, **kw), *bn(24), ReLU(), MaxPool2D(2, impl=impl),
+        Flatten(), Dense(384, 10, dtype=dtype, rng=rng),
+    ])
+
+
+MODELS = {"convnet": convnet, "mnist-small": mnist_small, "mnist-bn": mnist_bn,
+          "speedrun": speedrun}
 
 
 def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:
