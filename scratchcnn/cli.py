@@ -212,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-limit", type=int, help="train on only the first N training images")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>/checkpoint.npz: an interrupted run where it stopped "
+                   "(same settings), or a finished run for more epochs with a larger --epochs N; "
+                   "the added epochs run --schedule again from --lr (a warm restart; pass a "
+                   "smaller --lr to fine-tune), and train.json lists the resume beside the "
+                   "command that made the run")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")

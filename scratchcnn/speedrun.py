@@ -26,7 +26,8 @@ _IMPORTED = time.perf_counter()
 
 # The recipe. `run(**changes)` replaces any entry; the ablation rows are such changes.
 RECIPE = {"epochs": 1.0, "batch_size": 128, "lr": 0.2, "momentum": 0.9, "nesterov": True,
-          "weight_decay": 5e-4, "schedule": "onecycle", "batchnorm": True, "threads": 2}
+          "weight_decay": 5e-4, "schedule": "onecycle", "batchnorm": True, "threads": 2,
+          "widths": (12, 24), "hidden": 0}
 
 ABLATIONS = [
     ("the recipe", {}),
@@ -79,7 +80,7 @@ def train(x: np.ndarray, labels: np.ndarray, seed: int = 0, **changes):
         raise ValueError(f"epochs must be > 0, batch_size >= 1 and threads 1 or 2, got "
                          f"{r['epochs']}, {r['batch_size']}, {r['threads']}")
     t0 = time.perf_counter()
-    model = speedrun(seed, batchnorm=r["batchnorm"])
+    model = speedrun(seed, batchnorm=r["batchnorm"], widths=tuple(r["widths"]), hidden=r["hidden"])
     opt = SGD(model, r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
               nesterov=r["nesterov"])
     net = DataParallel(model) if r["threads"] == 2 else model

@@ -63,19 +63,26 @@ def mnist_bn(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
     ])
 
 
-def speedrun(seed: int = 0, dtype="float32", impl: str = "fast", batchnorm: bool = True) -> Sequential:
+def speedrun(seed: int = 0, dtype="float32", impl: str = "fast", batchnorm: bool = True,
+             widths=(12, 24), hidden: int = 0) -> Sequential:
     """The speedrun's small net: [Conv(5x5) BatchNorm2D ReLU Pool2] x 2 (12, 24 filters),
-    Dense(384->10); batchnorm=False leaves the BatchNorm layers out (the ablation)."""
+    Dense(384->10); batchnorm=False leaves the BatchNorm layers out (the ablation); hidden > 0
+    puts Dense(384->hidden) BatchNorm1D ReLU before the last layer."""
     rng = np.random.default_rng(seed)
     kw = dict(impl=impl, dtype=dtype)
+    f1, f2 = widths
 
-    def bn(C):
-        return [BatchNorm2D(C, **kw)] if batchnorm else []
+    def bn(C, cls=BatchNorm2D):
+        return [cls(C, **kw)] if batchnorm else []
 
+    head = [Dense(16 * f2, 10, dtype=dtype, rng=rng)]
+    if hidden:
+        head = [Dense(16 * f2, hidden, dtype=dtype, rng=rng), *bn(hidden, BatchNorm1D), ReLU(),
+                Dense(hidden, 10, dtype=dtype, rng=rng)]
     return Sequential([
-        Conv2D(1, 12, 5, rng=rng, **kw), *bn(12), ReLU(), MaxPool2D(2, impl=impl),
-        Conv2D(12, 24, 5, rng=rng, **kw), *bn(24), ReLU(), MaxPool2D(2, impl=impl),
-        Flatten(), Dense(384, 10, dtype=dtype, rng=rng),
+        Conv2D(1, f1, 5, rng=rng, **kw), *bn(f1), ReLU(), MaxPool2D(2, impl=impl),
+        Conv2D(f1, f2, 5, rng=rng, **kw), *bn(f2), ReLU(), MaxPool2D(2, impl=impl),
+        Flatten(), *head,
     ])
 
 
