@@ -145,6 +145,17 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_shapes_grid(args) -> int:
+    from .fileio import save_png
+    from .shapes import grid
+
+    if args.per_class < 1:
+        raise ValueError(f"--per-class must be >= 1, got {args.per_class}")
+    save_png(args.out, grid(args.per_class, args.seed, canvas_view=args.canvas))
+    print(f"wrote {args.out}: 12 rows (one per class) of {args.per_class} generated drawings")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchcnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"scratchcnn {__version__}")
@@ -227,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("shapes-grid", help="write a PNG of generated shapes, a row per class")
+    p.add_argument("--out", default="shapes-grid.png", help="PNG to write (default: shapes-grid.png)")
+    p.add_argument("--per-class", type=int, default=10, help="drawings per class (default: 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--canvas", action="store_true",
+                   help="show the 280x280 drawings instead of the 28x28 network inputs")
+    p.set_defaults(func=_cmd_shapes_grid)
 
     return parser
 

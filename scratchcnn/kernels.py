@@ -282,6 +282,49 @@ def warp_bilinear(x, src_y, src_x):
     return y
 
 
+@njit(cache=True)
+def render_polylines(points, stroke_ends, height, width, brush):
+    """Rasterise pen strokes with a round brush: the loops of preprocess.render_strokes, visiting
+    only each segment's bounding box (a speed helper for shapes.py; render_strokes is its spec).
+
+    A pixel is ink when its centre lies within brush / 2 of a segment. Stroke s is
+    points[stroke_ends[s-1]:stroke_ends[s]] (from 0 for s = 0); a one-point stroke is a dot.
+    Shapes: points (P, 2) float32 (x, y) in pixels, stroke_ends (S,) int64 -> (H, W) uint8
+    """
+    ink = np.zeros((height, width), dtype=np.uint8)
+    r = np.float32(brush / 2.0)
+    r2 = r * r
+    half = np.float32(0.5)
+    start = 0
+    for s in range(stroke_ends.shape[0]):
+        end = stroke_ends[s]
+        n = end - start
+        for k in range(max(n - 1, 1)):  # a single point is one zero-length segment: a dot
+            i = start + k
+            j = i + 1 if n > 1 else i
+            x0, y0 = points[i, 0], points[i, 1]
+            dx, dy = points[j, 0] - x0, points[j, 1] - y0
+            seg2 = dx * dx + dy * dy
+            # pixel rows/columns whose centres can lie within r of the segment
+            r_lo = max(0, int(np.floor(min(y0, y0 + dy) - r - half)))
+            r_hi = min(height - 1, int(np.ceil(max(y0, y0 + dy) + r)))
+            c_lo = max(0, int(np.floor(min(x0, x0 + dx) - r - half)))
+            c_hi = min(width - 1, int(np.ceil(max(x0, x0 + dx) + r)))
+            for row in range(r_lo, r_hi + 1):
+                yy = np.float32(row) + half
+                for col in range(c_lo, c_hi + 1):
+                    xx = np.float32(col) + half
+                    t = np.float32(0.0)
+                    if seg2 != 0:
+                        t = ((xx - x0) * dx + (yy - y0) * dy) / seg2
+                        t = min(max(t, np.float32(0.0)), np.float32(1.0))
+                    ex, ey = xx - x0 - t * dx, yy - y0 - t * dy
+                    if ex * ex + ey * ey <= r2:
+                        ink[row, col] = 255
+        start = end
+    return ink
+
+
 @njit(cache=True, nogil=True)
 def _channel_sums(acc):
     """sum over p of acc[c, p], per channel: the last step of the sums below. (C, P) -> (C,)"""

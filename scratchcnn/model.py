@@ -34,6 +34,7 @@ class Sequential:
                 raise ValueError(f"layer {i} must be a scratchcnn Layer, got {type(layer).__name__}")
         self.layers = layers
         self.input_shape = tuple(int(s) for s in input_shape)
+        self.unknown: dict | None = None  # the calibrated unknown answer (explain.calibrate)
 
     @property
     def dtype(self) -> np.dtype:
@@ -141,9 +142,12 @@ class Sequential:
         return self
 
     def config(self) -> dict:
-        return {"format": FORMAT, "version": FORMAT_VERSION, "input_shape": list(self.input_shape),
-                "layers": [{"type": type(layer).__name__, "config": layer.config()}
-                           for layer in self.layers]}
+        config = {"format": FORMAT, "version": FORMAT_VERSION, "input_shape": list(self.input_shape),
+                  "layers": [{"type": type(layer).__name__, "config": layer.config()}
+                             for layer in self.layers]}
+        if self.unknown is not None:
+            config["unknown"] = self.unknown
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
@@ -158,7 +162,12 @@ class Sequential:
                 layers.append(LAYERS[kind](**spec.get("config", {})))
             except TypeError as e:
                 raise ValueError(f"layer {i} ({kind}): bad config {spec.get('config')}: {e}") from e
-        return cls(layers, config.get("input_shape", (1, 28, 28)))
+        model = cls(layers, config.get("input_shape", (1, 28, 28)))
+        if config.get("unknown") is not None:
+            from .explain import check_unknown
+
+            model.unknown = check_unknown(config["unknown"])
+        return model
 
     def summary(self) -> str:
         """A table: layer, output shape, parameter count (shapes found by a 1-image forward)."""

@@ -122,36 +122,6 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
             "confusion": confusion.tolist()}
 
 
-class _Progress:
-    """One bar per epoch on stderr: redrawn in place on a terminal, a line per quarter otherwise."""
-
-    def __init__(self, epoch: int, epochs: int, total: int, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.label, self.total = f"epoch {epoch}/{epochs}", total
-        self.start, self.last, self.quarter, self.shown = time.perf_counter(), 0.0, 0, -1
-
-    def update(self, seen: int, done_here: int, loss: float, acc: float, force=False) -> None:
-        now = time.perf_counter()
-        quarter = 4 * seen // self.total
-        if (not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter)) or (
-                force and seen == self.shown):
-            return
-        self.last, self.quarter, self.shown = now, quarter, seen
-        rate = done_here / max(now - self.start, 1e-9)
-        eta = (self.total - seen) / max(rate, 1e-9)
-        filled = 24 * seen // self.total
-        line = (f"{self.label} [{'#' * filled}{'.' * (24 - filled)}] {seen}/{self.total} "
-                f"loss {loss:.4f} acc {100 * acc:5.2f}% {rate:5.0f} img/s "
-                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
-        self.stream.write(("\r" + line) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
 def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
     arrays = {f"model/{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
@@ -237,7 +207,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
         for epoch in range(start_epoch, epochs):
             if perm is None:
                 perm = rng.permutation(n)
-            bar = _Progress(epoch + 1, epochs, n)
+            bar = data.progress_bar(n, f"epoch {epoch + 1}/{epochs}", "img", initial=sums[2])
             t0, seen_before, aug_seconds = time.perf_counter(), sums[2], 0.0
             for b in range(start_batch, steps_per_epoch):
                 step = epoch * steps_per_epoch + b
@@ -266,7 +236,9 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                 optimizer.step()
                 sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
                         sums[2] + len(y)]
-                bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2])
+                bar.set_postfix_str(f"loss {sums[0] / sums[2]:.4f} acc {100 * sums[1] / sums[2]:.2f}%",
+                                    refresh=False)
+                bar.update(len(y))
                 if on_step is not None:
                     on_step(step)
                 if interrupted.is_set() and out is not None:
@@ -279,7 +251,6 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                                               f"checkpoint written to {out / CHECKPOINT}")
                 if interrupted.is_set():
                     raise KeyboardInterrupt
-            bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2], True)
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
