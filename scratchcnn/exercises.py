@@ -310,6 +310,38 @@ def check_dropout(fn) -> Check:
     return _run("dropout", fn, cases, "Hint: y = x * keep / (1 - p).")
 
 
+def check_batchnorm_forward(fn) -> Check:
+    """fn(x, gamma, beta, eps) -> y, one batch-norm step in training over a batch of vectors:
+    every feature standardised with the batch's own mean and (biased) variance, then scaled by
+    gamma and shifted by beta. Compared with the library's BatchNorm1D in training mode.
+
+    Shapes: x (N, D), gamma, beta (D,) -> y (N, D)
+    """
+    from .layers import BatchNorm1D
+
+    rng = np.random.default_rng(5)
+    cases = []
+    for N, D, eps in [(8, 3, 1e-5), (5, 4, 1e-2)]:
+        x = rng.standard_normal((N, D)) * 3 + 1
+        gamma, beta = rng.standard_normal(D), rng.standard_normal(D)
+        layer = BatchNorm1D(D, eps=eps, dtype="float64")
+        layer.params["gamma"][...], layer.params["beta"][...] = gamma, beta
+        y = layer.forward(x, training=True)
+        mean = x.mean(axis=0)
+        wrong = {
+            "the variance is the unbiased one (divided by N - 1): batch norm normalises with the "
+            "batch's biased variance, divided by N": gamma * (x - mean) / np.sqrt(x.var(axis=0, ddof=1) + eps) + beta,
+            "the statistics are taken per row (over the features, axis 1): batch norm takes them per "
+            "feature, over the batch (axis 0)": gamma * (x - x.mean(axis=1, keepdims=True))
+            / np.sqrt(x.var(axis=1, keepdims=True) + eps) + beta,
+            "gamma and beta are not applied: y = gamma * x_hat + beta": (x - mean) / np.sqrt(x.var(axis=0) + eps),
+            "eps is missing: divide by sqrt(var + eps)": gamma * (x - mean) / np.sqrt(x.var(axis=0)) + beta,
+        }
+        cases.append((f"x {x.shape}, eps {eps}", (x, gamma, beta, eps), y, wrong))
+    return _run("batch-norm step", fn, cases,
+                "Hint: mean and var over axis 0, x_hat = (x - mean) / sqrt(var + eps), y = gamma * x_hat + beta.")
+
+
 # ------------------------------------------------------------------ notebook 03
 
 
