@@ -161,4 +161,37 @@
   }
 
   cmButton.addEventListener("click", showClassModels);
+
+  // ------------------------------------------------------------ for the naming game
+
+  // After a wrong answer, game.js asks to see what the network saw: the drawing's 28x28 input
+  // with the saliency of its answer laid over it, appended to `el`.
+  function showWhy(el, data) {
+    const draw = (d) => {
+      if (!d || !d.saliency) return;
+      const fig = document.createElement("figure");
+      fig.className = "why-thumb";
+      const c = document.createElement("canvas");
+      c.width = c.height = 28;
+      const ctx = c.getContext("2d"), img = ctx.createImageData(28, 28);
+      for (let i = 0; i < 784; i++) {
+        const v = Math.round(255 * d.input[Math.floor(i / 28)][i % 28]);
+        img.data[4 * i] = img.data[4 * i + 1] = img.data[4 * i + 2] = v;
+        img.data[4 * i + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+      ctx.drawImage(saliencyImage(d.saliency), 0, 0);
+      const cap = document.createElement("figcaption");
+      cap.textContent = "What made it say " + d.saliency_of + ": red pixels pushed toward it, blue against.";
+      fig.append(c, cap);
+      fig.dataset.testid = "why-thumb";
+      el.appendChild(fig);
+    };
+    if (data && data.saliency) { draw(data); return; }
+    page.query.explain = "1"; // from now on every answer carries its saliency
+    page.repredict();
+    page.whenSettled(draw);
+  }
+
+  window.scratchcnnExplain = { showWhy };
 })();
