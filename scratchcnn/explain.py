@@ -201,8 +201,8 @@ def class_model(model, classes=None, *, steps: int = 100, lr: float = 0.05, l2: 
     never), the regulariser of Yosinski et al. 2015 ("Understanding neural networks through deep
     visualization") that keeps the pixel-level noise out which a plain ascent grows.
     start may also hold one image per class asked (for example each class's mean drawing: a
-    model trained with outlier exposure maps a blob far from every class to a region where
-    every hidden unit is off, so the gradient there is zero and the ascent never starts).
+    model trained with outlier exposure answers a blob uniformly, and an ascent from there
+    stayed at the uniform answer for some classes).
     Shapes: start (H, W) or (K', H, W) -> (K', H, W) for the K' classes asked (default all K)
     """
     H, W = model.input_shape[1:]
