@@ -9,6 +9,7 @@ only its parameter gradients).
 """
 
 import copy
+import inspect
 
 import numpy as np
 
@@ -21,7 +22,10 @@ DTYPES = (np.float32, np.float64)
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     """Accept an int or a pair of ints, each >= minimum."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    try:
+        pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:  # neither an int nor a sequence: 2.5, None, ...
+        pair = ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
@@ -29,6 +33,13 @@ def _pair(value, name: str, minimum: int) -> tuple[int, int]:
 
 def _as_rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _arguments(cls, config: dict) -> dict:
+    """The constructor's arguments for `config`, defaults filled in; TypeError on unknown keys."""
+    bound = inspect.signature(cls).bind(**config)
+    bound.apply_defaults()
+    return bound.arguments
 
 
 def _check_dtype(dtype) -> np.dtype:
@@ -76,6 +87,13 @@ class Layer:
 
     def config(self) -> dict:
         return {}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        """The shapes of the parameters of a layer built from `config`, without building it: the
+        model loader checks a file against them before it allocates anything. Layers with
+        parameters override this; the default builds the layer (cheap when it has none)."""
+        return {k: v.shape for k, v in cls(**config).params.items()}
 
     def twin(self, training: bool = True) -> "Layer":
         """A copy that shares this layer's parameters (the same `params` dict) but keeps its own
@@ -147,6 +165,13 @@ class Conv2D(Layer):
             "b": np.zeros(F, dtype=self.dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        args = _arguments(cls, config)
+        C = _pair(args["in_channels"], "in_channels", 1)[0]
+        F = _pair(args["out_channels"], "out_channels", 1)[0]
+        return {"W": (F, C, *_pair(args["kernel_size"], "kernel_size", 1)), "b": (F,)}
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -335,6 +360,13 @@ class Dense(Layer):
             "b": np.zeros(M, dtype=self.dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        args = _arguments(cls, config)
+        D = _pair(args["in_features"], "in_features", 1)[0]
+        M = _pair(args["out_features"], "out_features", 1)[0]
+        return {"W": (D, M), "b": (M,)}
 
     def config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features,
