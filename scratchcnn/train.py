@@ -294,15 +294,18 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
     from .zoo import build_model
 
     wall0 = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder: name a folder (it is created if "
+                         "missing)")
+    if train_limit is not None and train_limit < 1:
+        raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
+    model = build_model(model_name, seed)
+    opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
     images, labels = data.load_mnist("train", data_dir)
     train_idx, val_idx = split_validation(len(images), val_size, seed)
     if train_limit is not None:
-        if train_limit < 1:
-            raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
         train_idx = train_idx[:train_limit]
-    model = build_model(model_name, seed)
-    opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model_name, "optimizer": optimizer, "momentum": momentum,
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}

@@ -164,6 +164,16 @@ def test_a_failing_model_answers_500_without_a_traceback(capsys):
     assert "Traceback" in capsys.readouterr().err  # the operator still sees it
 
 
+def test_nan_weights_answer_a_json_500_not_bare_nan(capsys):
+    broken = build_model("convnet")
+    for _, p, _ in broken.parameters():
+        p[...] = np.nan
+    res = TestApp(create_app(broken)).post_json("/api/predict", body(drawing(1)), expect_errors=True)
+    assert_json_error(res, 500, "internal server error")
+    json.loads(res.text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    capsys.readouterr()
+
+
 def test_each_app_is_a_fresh_bottle(model):
     a, b = create_app(model), create_app(model)
     assert a is not b and a.routes is not b.routes
