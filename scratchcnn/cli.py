@@ -1,6 +1,8 @@
 """Command line: `scratchcnn <command>` (the same as `python -m scratchcnn <command>`).
 
-Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`.
+Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`. The
+long-running ones (train, bench, serve) apply parallel.configure_process() (the malloc setting)
+first: a process setting belongs to the program, never to an import of the library.
 """
 
 import argparse
@@ -10,6 +12,7 @@ import sys
 import numpy as np
 
 from . import __version__
+from .train import DEFAULTS, SCHEDULES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,12 +87,17 @@ def _cmd_gradcheck(args) -> int:
 def _cmd_serve(args) -> int:
     from webui.server import serve
 
+    from .parallel import configure_process
+
+    configure_process()
     return serve(args.weights, args.host, args.port, args.server, args.timeout)
 
 
 def _cmd_bench(args) -> int:
     from .bench import main
+    from .parallel import configure_process
 
+    configure_process()
     return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
 
 
@@ -123,8 +131,10 @@ def _cmd_fetch_mnist(args) -> int:
 def _cmd_train(args) -> int:
     import shlex
 
+    from .parallel import configure_process
     from .train import TrainingDiverged, TrainingInterrupted, train_run
 
+    configure_process()
     try:
         record = train_run(
             args.model, args.out or f"runs/{args.model}", epochs=args.epochs,
@@ -169,6 +179,17 @@ def _cmd_evaluate(args) -> int:
     else:
         print(f"{args.weights}: {model.num_params():,} parameters, batch-1 forward "
               f"{result['batch1_forward_ms']:.2f} ms\n{format_report(result)}")
+    return 0
+
+
+def _cmd_shapes_grid(args) -> int:
+    from .fileio import save_png
+    from .shapes import grid
+
+    if args.per_class < 1:
+        raise ValueError(f"--per-class must be >= 1, got {args.per_class}")
+    save_png(args.out, grid(args.per_class, args.seed, canvas_view=args.canvas))
+    print(f"wrote {args.out}: 12 rows (one per class) of {args.per_class} generated drawings")
     return 0
 
 
@@ -225,23 +246,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=POSITIVE, default=20.0, help="seconds per network request")
     p.set_defaults(func=_cmd_fetch_mnist)
 
+    d = DEFAULTS
     p = sub.add_parser("train", help="train a model-zoo network on MNIST, with checkpoints")
-    p.add_argument("--model", default="mnist-small", help="a model-zoo name (default: mnist-small)")
-    p.add_argument("--epochs", type=POSITIVE_INT, default=12)
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=128)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--lr", type=POSITIVE, default=3e-3, help="peak learning rate (default: 3e-3)")
-    p.add_argument("--momentum", type=_number(float, 0, 1), default=0.9, help="SGD (Nesterov) momentum")
-    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=0.0)
-    p.add_argument("--schedule", choices=("onecycle", "cosine", "constant"), default="onecycle")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random shift/rotation/scale per batch (default: on)")
-    p.add_argument("--elastic", type=NON_NEGATIVE, default=0.0,
-                   help="elastic distortion strength in pixels (default: 0, off; Simard: 34)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-size", type=COUNT, default=5000,
-                   help="training images held out for validation (default: 5000)")
-    p.add_argument("--train-limit", type=POSITIVE_INT, help="train on only the first N training images")
+    p.add_argument("--model", default=d["model"], help="a model-zoo name (default: %(default)s)")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=d["epochs"], help="default: %(default)s")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=d["batch_size"], help="default: %(default)s")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"],
+                   help="%(choices)s (default: %(default)s)")
+    p.add_argument("--lr", type=POSITIVE, default=d["lr"], help="peak learning rate (default: %(default)g)")
+    p.add_argument("--momentum", type=_number(float, 0, 1), default=d["momentum"],
+                   help="SGD (Nesterov) momentum (default: %(default)s)")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=d["weight_decay"], help="default: %(default)s")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"],
+                   help="learning-rate schedule over all steps: %(choices)s (default: %(default)s)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
+                   help="random shift/rotation/scale per batch (default: %(default)s)")
+    p.add_argument("--elastic", type=NON_NEGATIVE, default=d["elastic"],
+                   help="elastic distortion strength in pixels (default: %(default)s, off; Simard: 34)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
+    p.add_argument("--val-size", type=COUNT, default=d["val_size"],
+                   help="training images held out for validation (default: %(default)s)")
+    p.add_argument("--train-limit", type=POSITIVE_INT, default=d["train_limit"],
+                   help="train on only the first N training images (default: all)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
@@ -254,6 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("shapes-grid", help="write a PNG of generated shapes, a row per class")
+    p.add_argument("--out", default="shapes-grid.png", help="PNG to write (default: shapes-grid.png)")
+    p.add_argument("--per-class", type=int, default=10, help="drawings per class (default: 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--canvas", action="store_true",
+                   help="show the 280x280 drawings instead of the 28x28 network inputs")
+    p.set_defaults(func=_cmd_shapes_grid)
 
     return parser
 

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 MNIST_FILES = {  # sha256 of the uncompressed files, as listed in DEVELOPERS.md
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -151,32 +151,30 @@ class FetchError(RuntimeError):
     """No source delivered every MNIST file; the message lists what was tried."""
 
 
-def _progress(label: str, done: int, total: int, final: bool = False) -> None:
-    if total:
-        text = f"\r  {label}  {done / 1e6:6.1f} / {total / 1e6:.1f} MB  {100 * done / total:3.0f}%"
-    else:
-        text = f"\r  {label}  {done / 1e6:6.1f} MB"
-    sys.stderr.write(text + ("\n" if final else ""))
-    sys.stderr.flush()
+def progress_bar(total: int | None, desc: str, unit: str, **kwargs) -> tqdm:
+    """A tqdm bar on stderr (training epochs, downloads): redrawn at tqdm's pace on a terminal,
+    every 10 s elsewhere, so a log file, a pipe or a notebook's saved output stays short."""
+    interval = 0.1 if getattr(sys.stderr, "isatty", lambda: False)() else 10.0
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=interval, **kwargs)
+
+
+def _bytes_bar(total: int, label: str) -> tqdm:
+    return progress_bar(total or None, label, "B", unit_scale=True, unit_divisor=1024)
 
 
 def _install(stream, dest: Path, sha256: str, label: str, total: int = 0) -> None:
     """Copy a byte stream to dest via a temporary file; keep it only if its sha256 matches."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    digest, done, shown = hashlib.sha256(), 0, 0.0
+    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f, _bytes_bar(total, label) as bar:
             while chunk := stream.read(_CHUNK):
                 f.write(chunk)
                 digest.update(chunk)
-                done += len(chunk)
-                if time.monotonic() - shown > 0.25:
-                    _progress(label, done, total)
-                    shown = time.monotonic()
+                bar.update(len(chunk))
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is ordinary data
-        _progress(label, done, total or done, final=True)
         if digest.hexdigest() != sha256:
             raise ValueError(f"sha256 mismatch for {dest.name}: got {digest.hexdigest()}, "
                              f"expected {sha256}")
@@ -211,13 +209,10 @@ def _from_mirror(mirror, missing, dest, files, timeout, tried):
                 total = int(response.headers.get("Content-Length") or 0)
                 fd, tmp_gz = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".gz.part")
                 try:
-                    with os.fdopen(fd, "wb") as f:  # compressed bytes, for a progress in MB
-                        done = 0
-                        while chunk := response.read(_CHUNK):
+                    with os.fdopen(fd, "wb") as f, _bytes_bar(total, url) as bar:
+                        while chunk := response.read(_CHUNK):  # compressed bytes
                             f.write(chunk)
-                            done += len(chunk)
-                            _progress(url, done, total)
-                    _progress(url, done, total or done, final=True)
+                            bar.update(len(chunk))
                     with gzip.open(tmp_gz, "rb") as raw:
                         _install(raw, dest / name, files[name], f"{name} (unpacked)")
                 finally:

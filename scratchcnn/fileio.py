@@ -37,3 +37,24 @@ def save_npz(path, arrays: dict[str, np.ndarray]) -> None:
     """np.savez_compressed, atomically, to exactly `path` (no '.npz' appended)."""
     with atomic_open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
+
+
+def save_png(path, image: np.ndarray) -> None:
+    """A grey image as an 8-bit PNG, atomically: signature, IHDR, one zlib IDAT, IEND (PNG spec,
+    W3C 2003); each row starts with filter type 0 (none). Shapes: image (H, W) uint8."""
+    import struct
+    import zlib
+
+    image = np.asarray(image)
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image of shape (H, W), got {image.dtype} {image.shape}")
+    h, w = image.shape
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), image], axis=1)  # filter byte per row
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9)) + chunk(b"IEND", b""))
+    with atomic_open(path, "wb") as f:
+        f.write(png)

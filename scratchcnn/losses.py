@@ -44,3 +44,23 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     dlogits[rows, labels] -= 1
     dlogits *= logits.dtype.type(1.0 / N)
     return loss, dlogits
+
+
+def uniform_cross_entropy(logits: np.ndarray) -> tuple[float, np.ndarray]:
+    """Cross-entropy from the uniform answer: the outlier-exposure loss (Hendrycks et al. 2019).
+
+    An outlier should get p_k = 1/K for every class, so its target is the uniform distribution:
+    L = -1/N sum_n 1/K sum_k log p[n, k] = 1/N sum_n (logsumexp(z[n]) - mean_k z[n, k]);
+    dL/dz[n, k] = (p[n, k] - 1/K) / N. Minimal (log K) exactly when every logit is equal.
+    Shapes: logits (N, K) float -> float, (N, K)
+    """
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2 or logits.shape[0] == 0:
+        got = logits.shape if isinstance(logits, np.ndarray) else type(logits).__name__
+        raise ValueError(f"logits must have shape (N, K) with N >= 1, got {got}")
+    N, K = logits.shape
+    logp = log_softmax(logits)
+    loss = -float(logp.mean())
+    dlogits = np.exp(logp)
+    dlogits -= logits.dtype.type(1.0 / K)
+    dlogits *= logits.dtype.type(1.0 / N)
+    return loss, dlogits

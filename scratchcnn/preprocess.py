@@ -1,4 +1,4 @@
-"""A drawing of any size -> the 28x28 input the network was trained on, and the web wire format.
+"""A drawing of any size -> the 28x28 input the network was trained on.
 
 MNIST digits were normalised in a fixed way (LeCun et al., "Gradient-based learning applied to
 document recognition", 1998, and the MNIST page): each digit was scaled so its longer side is
@@ -16,40 +16,82 @@ A drawing from a canvas goes through the same steps in `to_mnist`:
    fraction makes the result independent of where on the canvas the digit was drawn);
 4. scale intensities into [0, 1] with the brightest pixel at 1, as in the training data.
 
-The second half of the module is the JSON wire format of the web app: `decode_drawing` checks
-and decodes a request payload (raising ValueError with a message that names the problem), and
-`encode_maps` packs feature maps into base64 uint8 so the page can draw them.
+The web app's JSON wire format (base64 pixels in, base64 feature maps out) is webui/wire.py.
 
 Shapes: a drawing is (H, W) uint8, 0 = background, 255 = ink; the result is (28, 28) float32.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import numpy as np
 
 FIELD = 28  # MNIST side
 BOX = 20  # the longer side of the digit inside the field
-MAX_SIDE = 2048  # largest drawing side the web API accepts
 
 __all__ = [
     "FIELD",
     "BOX",
-    "MAX_SIDE",
     "has_ink",
+    "ink_measure",
+    "too_little_ink",
     "to_mnist",
     "area_resize",
     "render_strokes",
-    "decode_drawing",
-    "encode_maps",
 ]
 
 
 def has_ink(pixels: np.ndarray) -> bool:
     """True when any pixel of the drawing is non-zero."""
     return bool(np.any(pixels))
+
+
+# Too little ink to read: a drawing whose ink spans less than this share of the canvas's shorter
+# side, or less than this many stroke widths, is a tap, a dot or a tiny dash. to_mnist would
+# blow it up into a 20-pixel blob the network reads as some digit with confidence; the honest
+# answer is that there is nothing to read yet (see `too_little_ink`).
+MIN_EXTENT_SHARE = 1 / 12  # 23 px of a 280 px canvas
+MIN_EXTENT_WIDTHS = 2.5  # a round dot spans 2 of these widths (see ink_measure)
+
+
+def ink_measure(pixels: np.ndarray) -> dict:
+    """The size of the ink, in canvas pixels: its extent and its stroke width.
+
+    extent = the longer side of the ink's bounding box; width = 2 * area / perimeter, where the
+    area counts ink pixels and the perimeter counts ink pixels next to background (4-neighbours,
+    the canvas edge counting as background). For a stroke of length L and width w, area = L w
+    and perimeter = 2 L, so width = w; a round dot of diameter w gives w / 2, so its extent is
+    2 widths. Shapes: pixels (H, W) uint8 -> {"extent", "width", "area", "canvas"} floats.
+    """
+    ink = np.asarray(pixels) > 0
+    area = int(ink.sum())
+    if area == 0:
+        return {"extent": 0.0, "width": 0.0, "area": 0.0, "canvas": float(min(ink.shape))}
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+    padded = np.pad(ink, 1)
+    inner = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    perimeter = int((ink & ~inner).sum())
+    return {"extent": float(extent), "width": 2.0 * area / perimeter, "area": float(area),
+            "canvas": float(min(ink.shape))}
+
+
+def too_little_ink(pixels: np.ndarray) -> str | None:
+    """Why a drawing has too little ink to read (None when it has enough, or none at all).
+
+    Too little: the ink spans less than MIN_EXTENT_SHARE of the canvas's shorter side (a tap or
+    a speck), or less than MIN_EXTENT_WIDTHS stroke widths (a dot or a dash barely longer than
+    the brush is wide, whatever the brush).
+    """
+    m = ink_measure(pixels)
+    if m["area"] == 0:
+        return None
+    if m["extent"] < MIN_EXTENT_SHARE * m["canvas"]:
+        return (f"the ink spans {m['extent']:.0f} px, less than 1/{round(1 / MIN_EXTENT_SHARE)} "
+                f"of the canvas")
+    if m["extent"] < MIN_EXTENT_WIDTHS * m["width"]:
+        return (f"the ink spans {m['extent'] / m['width']:.1f} stroke widths: a dot or a dash, "
+                "not a drawing")
+    return None
 
 
 def _area_weights(n_in: int, n_out: int) -> np.ndarray:
@@ -132,81 +174,26 @@ def render_strokes(
 
     Shapes: -> (height, width) uint8, 0 = background, 255 = ink.
     """
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5  # pixel centres, (H, W) each
     ink = np.zeros((height, width), dtype=bool)
-    r2 = (brush / 2.0) ** 2
+    r = brush / 2.0
+    r2 = r * r
     for stroke in strokes:
         pts = np.asarray(stroke, dtype=np.float32).reshape(-1, 2)
         if len(pts) == 1:
             pts = np.vstack([pts, pts])
         for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+            # only the pixels whose centres can lie within r of the segment: its box, grown by r
+            i0, i1 = max(0, int(np.floor(min(y0, y1) - r))), min(height, int(np.ceil(max(y0, y1) + r)) + 1)
+            j0, j1 = max(0, int(np.floor(min(x0, x1) - r))), min(width, int(np.ceil(max(x0, x1) + r)) + 1)
+            if i0 >= i1 or j0 >= j1:
+                continue
+            yy = np.arange(i0, i1, dtype=np.float32)[:, None] + np.float32(0.5)  # pixel centres
+            xx = np.arange(j0, j1, dtype=np.float32)[None, :] + np.float32(0.5)
             dx, dy = x1 - x0, y1 - y0
             seg2 = dx * dx + dy * dy
             # projection of each pixel centre onto the segment, clamped to its ends
-            t = np.zeros_like(xx) if seg2 == 0 else ((xx - x0) * dx + (yy - y0) * dy) / seg2
+            t = np.zeros((i1 - i0, j1 - j0), np.float32) if seg2 == 0 else (
+                ((xx - x0) * dx + (yy - y0) * dy) / seg2)
             t = np.clip(t, 0.0, 1.0)
-            ink |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r2
+            ink[i0:i1, j0:j1] |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r2
     return ink.astype(np.uint8) * np.uint8(255)
-
-
-def _field_int(payload: dict, key: str) -> int:
-    if key not in payload:
-        raise ValueError(f"missing field '{key}'")
-    value = payload[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"field '{key}' must be an integer, got {type(value).__name__}")
-    if not 1 <= value <= MAX_SIDE:
-        raise ValueError(f"field '{key}' must be between 1 and {MAX_SIDE}, got {value}")
-    return value
-
-
-def decode_drawing(payload: object) -> np.ndarray:
-    """Check and decode the JSON body of POST /api/predict.
-
-    payload = {"width": W, "height": H, "pixels": base64 of W*H bytes, row-major, 0 = background,
-    255 = ink}. Raises ValueError naming the first problem found.
-
-    Shapes: -> (H, W) uint8.
-    """
-    if payload is None:
-        raise ValueError("empty body: expected a JSON object {width, height, pixels}")
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-    width = _field_int(payload, "width")
-    height = _field_int(payload, "height")
-    if "pixels" not in payload:
-        raise ValueError("missing field 'pixels'")
-    text = payload["pixels"]
-    if not isinstance(text, str):
-        raise ValueError(f"field 'pixels' must be a base64 string, got {type(text).__name__}")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise ValueError("field 'pixels' is not valid base64") from None
-    if len(raw) != width * height:
-        raise ValueError(
-            f"field 'pixels' decodes to {len(raw)} bytes, expected width*height = "
-            f"{width}*{height} = {width * height}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width)
-
-
-def encode_maps(name: str, maps: np.ndarray) -> dict:
-    """Pack one layer's feature maps for the page: uint8 quantised over the layer's range.
-
-    q = round(255 * (v - lo) / (hi - lo)) with lo, hi the layer's minimum and maximum, so the
-    page can show the maps as grey images and still label the value range.
-
-    Shapes: maps (C, H, W) or (M,) -> {"name", "shape", "min", "max", "data": base64 bytes}.
-    """
-    maps = np.asarray(maps, dtype=np.float32)
-    lo, hi = float(maps.min()), float(maps.max())
-    span = hi - lo if hi > lo else 1.0
-    q = np.rint((maps - lo) * (255.0 / span)).astype(np.uint8)
-    return {
-        "name": name,
-        "shape": list(maps.shape),
-        "min": lo,
-        "max": hi,
-        "data": base64.b64encode(q.tobytes()).decode("ascii"),
-    }

@@ -1,7 +1,8 @@
 """Training and evaluation loops: `fit` returns a history dict, `evaluate` a confusion matrix.
 
-One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
-softmax_cross_entropy(logits, y); model.backward(dlogits, input_grad=False); optimizer.step().
+One optimisation step: logits = net.forward(x, training=True); (loss, dlogits) =
+softmax_cross_entropy(logits, y); net.backward(dlogits, input_grad=False); optimizer.step(),
+where net = parallel.DataParallel(model) runs the model's math on both cores.
 The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then
 cosine decay).
 A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
@@ -10,7 +11,6 @@ atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for b
 
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -19,16 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data
+from . import data, env
 from .fileio import atomic_open, save_npz
+from .parallel import DataParallel
 from .losses import softmax_cross_entropy
 
 SCHEDULES = ("constant", "cosine", "onecycle")
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.jsonl"
-# Thread settings change speed a lot on a shared machine, so a run records the ones that were set.
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# The training defaults every caller reads: `scratchcnn train`'s flags, fit's and train_run's
+# keyword defaults, the bench's trainer epoch and the notebooks. "augment": the random shift,
+# rotation and scale of data.augment, plus an elastic field when "elastic" > 0.
+DEFAULTS = {
+    "model": "mnist-small", "epochs": 12, "batch_size": 128, "optimizer": "adam", "lr": 3e-3,
+    "momentum": 0.9, "weight_decay": 0.0, "schedule": "onecycle", "augment": True,
+    "elastic": 0.0, "seed": 0, "val_size": 5000, "train_limit": None,
+}
 
 
 class TrainingDiverged(RuntimeError):
@@ -75,10 +81,11 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     K = 10
     confusion = np.zeros((K, K), dtype=np.int64)
     loss_sum = 0.0
+    net = DataParallel(model)
     for i in range(0, len(images), batch_size):
         x = data.to_input(images[i : i + batch_size], model.dtype)
         y = labels[i : i + batch_size].astype(np.int64)
-        logits = model.forward(x)
+        logits = net.forward(x)
         loss, _ = softmax_cross_entropy(logits, y)
         loss_sum += loss * len(y)
         np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
@@ -87,36 +94,6 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     return {"n": int(len(labels)), "correct": correct, "accuracy": correct / len(labels),
             "loss": loss_sum / len(labels), "per_class_accuracy": per_class.tolist(),
             "confusion": confusion.tolist()}
-
-
-class _Progress:
-    """One bar per epoch on stderr: redrawn in place on a terminal, a line per quarter otherwise."""
-
-    def __init__(self, epoch: int, epochs: int, total: int, stream=None):
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.label, self.total = f"epoch {epoch}/{epochs}", total
-        self.start, self.last, self.quarter, self.shown = time.perf_counter(), 0.0, 0, -1
-
-    def update(self, seen: int, done_here: int, loss: float, acc: float, force=False) -> None:
-        now = time.perf_counter()
-        quarter = 4 * seen // self.total
-        if (not force and (now - self.last < 0.2 if self.tty else quarter == self.quarter)) or (
-                force and seen == self.shown):
-            return
-        self.last, self.quarter, self.shown = now, quarter, seen
-        rate = done_here / max(now - self.start, 1e-9)
-        eta = (self.total - seen) / max(rate, 1e-9)
-        filled = 24 * seen // self.total
-        line = (f"{self.label} [{'#' * filled}{'.' * (24 - filled)}] {seen}/{self.total} "
-                f"loss {loss:.4f} acc {100 * acc:5.2f}% {rate:5.0f} img/s "
-                f"ETA {int(eta) // 60}:{int(eta) % 60:02d}")
-        self.stream.write(("\r" + line) if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
 
 
 def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
@@ -138,9 +115,16 @@ def load_checkpoint(path):
     return model_state, optim_state, (perm if perm.size else None), meta
 
 
-def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128,
-        lr: float = 1e-3, schedule: str = "onecycle", augment: dict | None = None, seed: int = 0,
-        out_dir=None, resume: bool = False, on_step=None, config: dict | None = None) -> dict:
+def augment_settings(augment: bool, elastic: float) -> dict | None:
+    """The keyword arguments fit passes to data.augment for these flags (None: no augmentation)."""
+    return {"elastic": elastic} if augment else None
+
+
+def fit(model, optimizer, train, val=None, *, epochs: int,
+        batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
+        schedule: str = DEFAULTS["schedule"], augment: dict | None = None,
+        seed: int = DEFAULTS["seed"], out_dir=None, resume: bool = False, on_step=None,
+        config: dict | None = None) -> dict:
     """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
 
     augment: keyword arguments for data.augment (None: no augmentation). With out_dir, every
@@ -161,6 +145,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
+    net = DataParallel(model)  # the model's steps, a batch in pieces on both cores
     out = Path(out_dir) if out_dir is not None else None
     history = {"epochs": [], "train_seconds": 0.0, "config": config}
     start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
@@ -196,7 +181,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
         for epoch in range(start_epoch, epochs):
             if perm is None:
                 perm = rng.permutation(n)
-            bar = _Progress(epoch + 1, epochs, n)
+            bar = data.progress_bar(n, f"epoch {epoch + 1}/{epochs}", "img", initial=sums[2])
             t0, seen_before, aug_seconds = time.perf_counter(), sums[2], 0.0
             for b in range(start_batch, steps_per_epoch):
                 step = epoch * steps_per_epoch + b
@@ -208,7 +193,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
                 optimizer.lr = lr_at(schedule, lr, step, total_steps)
-                logits = model.forward(x, training=True)
+                logits = net.forward(x, training=True)
                 loss, dlogits = softmax_cross_entropy(logits, y)
                 if not math.isfinite(loss):
                     bar.close()
@@ -216,11 +201,13 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                         f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
                         f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
                         f"Try a smaller --lr.")
-                model.backward(dlogits, input_grad=False)
+                net.backward(dlogits, input_grad=False)
                 optimizer.step()
                 sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
                         sums[2] + len(y)]
-                bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2])
+                bar.set_postfix_str(f"loss {sums[0] / sums[2]:.4f} acc {100 * sums[1] / sums[2]:.2f}%",
+                                    refresh=False)
+                bar.update(len(y))
                 if on_step is not None:
                     on_step(step)
                 if interrupted.is_set() and out is not None:
@@ -233,7 +220,6 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                                               f"checkpoint written to {out / CHECKPOINT}")
                 if interrupted.is_set():
                     raise KeyboardInterrupt
-            bar.update(sums[2], sums[2] - seen_before, sums[0] / sums[2], sums[1] / sums[2], True)
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
@@ -279,22 +265,25 @@ def make_optimizer(model, name: str, lr: float, momentum: float = 0.9, weight_de
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
 
 
-def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimizer: str,
-              lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
-              elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
-              resume: bool, command: str) -> dict:
+def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str,
+              epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"],
+              optimizer: str = DEFAULTS["optimizer"], lr: float = DEFAULTS["lr"],
+              momentum: float = DEFAULTS["momentum"],
+              weight_decay: float = DEFAULTS["weight_decay"],
+              schedule: str = DEFAULTS["schedule"], augment: bool = DEFAULTS["augment"],
+              elastic: float = DEFAULTS["elastic"], seed: int = DEFAULTS["seed"],
+              val_size: int = DEFAULTS["val_size"],
+              train_limit: int | None = DEFAULTS["train_limit"], data_dir=None,
+              resume: bool = False) -> dict:
     """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
 
+    out_dir defaults to runs/<model>; `command` is recorded as the command that made the weights.
     Returns the training record that train.json holds (the test set is not touched here).
     """
-    import platform
-    from importlib.metadata import version
-
-    from . import __version__
     from .zoo import build_model
 
     wall0 = time.perf_counter()
-    out = Path(out_dir)
+    out = Path(out_dir if out_dir is not None else f"runs/{model_name}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder: name a folder (it is created if "
                          "missing)")
@@ -311,24 +300,21 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
     history = fit(model, opt, (images[train_idx], labels[train_idx]),
                   (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
-                  schedule=schedule, augment={"elastic": elastic} if augment else None,
+                  schedule=schedule, augment=augment_settings(augment, elastic),
                   seed=seed, out_dir=out, resume=resume, config=config)
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
-    env = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}
+    variables = env.env_vars()
     record = {
-        "model": model_name, "weights": weights.name, "environment": env,
-        "command": " ".join([*(f"{k}={v}" for k, v in env.items()), command]),
+        "model": model_name, "weights": weights.name, "environment": variables,
+        "command": " ".join([*(f"{k}={v}" for k, v in variables.items()), command]),
         "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
         "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
         "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
         "config": history["config"], "history": history["epochs"],
-        "versions": {"scratchcnn": __version__, "numpy": np.__version__,
-                     "numba": version("numba"), "python": platform.python_version()},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+        "versions": env.versions(), "machine": env.machine(),
     }
     with atomic_open(out / "train.json", "w") as f:
         json.dump(record, f, indent=1)
@@ -373,7 +359,7 @@ def write_model_card(weights, result: dict) -> dict:
         "test_n": result["n"], "test_loss": result["loss"],
         "per_class_accuracy": result["per_class_accuracy"], "confusion": result["confusion"],
         "batch1_forward_ms": result["batch1_forward_ms"], "num_params": result["num_params"],
-        "environment": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
+        "environment": env.env_vars(),
         "training": record,
     }
     with atomic_open(weights.parent / "metrics.json", "w") as f:

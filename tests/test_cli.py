@@ -1,4 +1,5 @@
-"""The command line: summary, gradcheck, and every kind of bad input."""
+"""The command line: summary, gradcheck, the train flags' defaults, the process settings,
+and every kind of bad input."""
 
 import socket
 import subprocess
@@ -6,7 +7,9 @@ import sys
 
 import pytest
 
-from scratchcnn.cli import main
+from scratchcnn import bench, parallel
+from scratchcnn.cli import build_parser, main
+from scratchcnn.train import DEFAULTS
 
 
 def test_gradcheck_command_passes_every_layer(capsys):
@@ -85,3 +88,27 @@ def test_serve_on_a_busy_port_fails_before_saying_it_serves():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == (f"scratchcnn serve: error: cannot listen on 127.0.0.1:{port}: "
                                    "Address already in use")
+def test_train_flags_default_to_train_defaults():
+    args = build_parser().parse_args(["train"])
+    assert {key: getattr(args, key) for key in DEFAULTS} == DEFAULTS
+
+
+def test_train_help_names_every_default():
+    train_parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    for action in train_parser._actions:
+        if action.dest not in ("help", "resume"):
+            assert "default" in (action.help or ""), action.dest
+
+
+@pytest.mark.parametrize("argv, applied", [
+    (["train", "--data-dir", "{empty}"], True),  # stops at the missing MNIST files
+    (["serve", "--server", "no-such-server"], True),  # stops at the unknown server
+    (["bench", "--quick"], True),  # the bench itself is replaced below
+    (["summary"], False),
+])
+def test_long_running_commands_apply_the_process_settings(monkeypatch, tmp_path, argv, applied):
+    calls = []
+    monkeypatch.setattr(parallel, "configure_process", lambda: calls.append(argv[0]) or True)
+    monkeypatch.setattr(bench, "main", lambda **kwargs: 0)
+    main([a.replace("{empty}", str(tmp_path)) for a in argv])
+    assert calls == ([argv[0]] if applied else [])

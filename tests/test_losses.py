@@ -46,3 +46,21 @@ def test_gradient_matches_numeric():
 def test_rejects_bad_shapes_and_labels(z, y, message):
     with pytest.raises(ValueError, match=message):
         softmax_cross_entropy(z, y)
+
+
+def test_uniform_cross_entropy_matches_formula_and_numeric_gradient():
+    from scratchcnn.losses import uniform_cross_entropy
+
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((5, 4))
+    loss, dz = uniform_cross_entropy(z)
+    direct = np.mean(np.log(np.exp(z).sum(axis=1)) - z.mean(axis=1))
+    assert_allclose(loss, direct, rtol=1e-12)
+    numeric = numerical_gradient(lambda: uniform_cross_entropy(z)[0], z)
+    assert_allclose(dz, numeric, rtol=1e-5, atol=1e-9)
+    # equal logits are the minimum: log K, and no gradient
+    loss, dz = uniform_cross_entropy(np.full((2, 4), 3.0, dtype=np.float32))
+    assert_allclose(loss, np.log(4), rtol=1e-6)
+    assert dz.dtype == np.float32 and np.abs(dz).max() < 1e-7
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        uniform_cross_entropy(np.zeros(3))

@@ -1,6 +1,4 @@
-"""scratchcnn.preprocess: MNIST-style normalisation of drawings, and the web wire format."""
-
-import base64
+"""scratchcnn.preprocess: MNIST-style normalisation of drawings."""
 
 import numpy as np
 import pytest
@@ -11,11 +9,11 @@ from digits import DIGITS, drawing
 from scratchcnn.model import load_model
 from scratchcnn.preprocess import (
     area_resize,
-    decode_drawing,
-    encode_maps,
     has_ink,
+    ink_measure,
     render_strokes,
     to_mnist,
+    too_little_ink,
 )
 from scratchcnn.zoo import find_weights
 
@@ -148,48 +146,55 @@ def test_to_mnist_rejects_wrong_dtype_and_rank():
         to_mnist(np.zeros((2, 28, 28), dtype=np.uint8))
 
 
-def _payload(w, h, data: bytes):
-    return {"width": w, "height": h, "pixels": base64.b64encode(data).decode()}
+def _render_slow(strokes, height, width, brush):
+    """The rasterisation rule written plainly: every pixel against every segment (float32)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    ink = np.zeros((height, width), dtype=bool)
+    for stroke in strokes:
+        pts = np.asarray(stroke, dtype=np.float32).reshape(-1, 2)
+        pts = np.vstack([pts, pts]) if len(pts) == 1 else pts
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+            dx, dy = x1 - x0, y1 - y0
+            seg2 = dx * dx + dy * dy
+            t = np.zeros_like(xx) if seg2 == 0 else ((xx - x0) * dx + (yy - y0) * dy) / seg2
+            t = np.clip(t, 0.0, 1.0)
+            ink |= (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= (brush / 2.0) ** 2
+    return ink
 
 
-def test_decode_drawing_round_trips_row_major_bytes():
-    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)  # H=3, W=4
-    out = decode_drawing(_payload(4, 3, pixels.tobytes()))
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out, pixels)
+@given(st.integers(0, 2**31 - 1))
+def test_render_strokes_matches_every_pixel_against_every_segment(seed):
+    """Drawing each segment only inside its box grown by the brush radius changes no pixel
+    (strokes reaching outside the canvas included)."""
+    rng = np.random.default_rng(seed)
+    strokes = [rng.uniform(-30, 110, (int(rng.integers(1, 6)), 2)).tolist()
+               for _ in range(int(rng.integers(1, 4)))]
+    brush = float(rng.uniform(1, 30))
+    got = render_strokes(strokes, 60, 80, brush) > 0
+    want = _render_slow(strokes, 60, 80, brush)
+    np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize(
-    "payload, message",
-    [
-        (None, "empty body"),
-        ([1, 2], "expected a JSON object, got list"),
-        ({"height": 2, "pixels": "AAAA"}, "missing field 'width'"),
-        ({"width": 2, "pixels": "AAAA"}, "missing field 'height'"),
-        ({"width": 2, "height": 2}, "missing field 'pixels'"),
-        ({"width": "2", "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got str"),
-        ({"width": 2.0, "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got float"),
-        ({"width": True, "height": 2, "pixels": "AAAA"}, "'width' must be an integer, got bool"),
-        ({"width": 0, "height": 2, "pixels": ""}, "'width' must be between 1 and 2048, got 0"),
-        ({"width": 2, "height": 2049, "pixels": ""}, "'height' must be between 1 and 2048, got 2049"),
-        ({"width": 2, "height": 2, "pixels": 1234}, "'pixels' must be a base64 string, got int"),
-        ({"width": 2, "height": 2, "pixels": "AA*A"}, "not valid base64"),
-        ({"width": 2, "height": 2, "pixels": "AAA"}, "not valid base64"),
-        ({"width": 2, "height": 2, "pixels": "ÄÄÄÄ"}, "not valid base64"),
-        ({"width": 2, "height": 2, "pixels": "AAAAAAAA"}, "decodes to 6 bytes, expected"),
-    ],
-)
-def test_decode_drawing_names_the_problem(payload, message):
-    with pytest.raises(ValueError, match=message):
-        decode_drawing(payload)
+@pytest.mark.parametrize("brush", [6, 18, 40])
+def test_a_tap_or_a_dot_is_too_little_ink(brush):
+    tap = render_strokes([[(140, 140)]], 280, 280, brush)
+    assert too_little_ink(tap) is not None
+    dash = render_strokes([[(140, 140), (140 + brush / 2, 141)]], 280, 280, brush)
+    assert too_little_ink(dash) is not None
+    speck = render_strokes([[(10, 10), (25, 18)]], 280, 280, 4)  # 19 px long: under 1/12 of 280
+    assert "1/12 of the canvas" in too_little_ink(speck)
 
 
-@given(seed=st.integers(0, 2**31 - 1), c=st.integers(1, 4), h=st.integers(1, 6))
-def test_encode_maps_round_trips_within_one_quantisation_step(seed, c, h):
-    maps = np.random.default_rng(seed).standard_normal((c, h, h)).astype(np.float32)
-    enc = encode_maps("0:Conv2D", maps)
-    assert enc["name"] == "0:Conv2D" and enc["shape"] == [c, h, h]
-    q = np.frombuffer(base64.b64decode(enc["data"]), dtype=np.uint8).reshape(c, h, h)
-    step = (enc["max"] - enc["min"]) / 255
-    back = enc["min"] + q * step
-    np.testing.assert_allclose(back, maps, atol=step / 2 + 1e-6)
+@pytest.mark.parametrize("digit", range(10))
+def test_digits_large_small_thin_and_thick_have_enough_ink(digit):
+    for kwargs in ({}, {"size": 50, "brush": 8}, {"size": 120, "brush": 40}):
+        assert too_little_ink(drawing(digit, **kwargs)) is None, kwargs
+    assert too_little_ink(np.zeros((280, 280), np.uint8)) is None  # nothing at all: not this case
+
+
+def test_ink_measure_of_a_straight_stroke_gives_its_length_and_width():
+    bar = np.zeros((100, 200), np.uint8)
+    bar[40:50, 20:180] = 255  # 160 x 10
+    m = ink_measure(bar)
+    assert m["extent"] == 160 and m["area"] == 1600 and m["canvas"] == 100
+    assert m["width"] == pytest.approx(2 * 1600 / (2 * 160 + 2 * 8))

@@ -23,6 +23,8 @@ import numpy as np
 
 from scratchcnn import preprocess
 
+from . import wire
+
 STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
 # the notebooks the about panel links to; present in a checkout, absent from a wheel (then 404)
 NOTEBOOKS_ROOT = str(Path(__file__).resolve().parent.parent / "notebooks")
@@ -73,7 +75,7 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     answer.update(digit=int(proba.argmax()), probabilities=[float(p) for p in proba])
     if with_maps:
         answer["maps"] = [
-            preprocess.encode_maps(name, y[0])
+            wire.encode_maps(name, y[0])
             for (name, y), layer in zip(model.activations(batch), model.layers)
             if type(layer).__name__ in MAP_LAYERS
         ]
@@ -167,7 +169,7 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
             got = bottle.request.content_type or "none"
             bottle.abort(415, f"Content-Type must be {JSON_TYPE}, got {got}")
         try:
-            pixels = preprocess.decode_drawing(bottle.request.json)
+            pixels = wire.decode_drawing(bottle.request.json)
         except ValueError as e:
             bottle.abort(400, str(e))
         except RecursionError:

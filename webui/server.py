@@ -1,8 +1,9 @@
 """Running the web app (`scratchcnn serve`) and timing it (`scratchcnn bench-web`).
 
 `serve` loads the weights once, warms the Numba kernels with one prediction, and runs the app on
-Bottle's built-in server (wsgiref, one thread per request) or any server Bottle supports
-(`--server waitress`, `cheroot`, ...). SIGTERM is turned into the same clean stop as Ctrl+C.
+waitress with limits (a request timeout, a connection limit, a few threads, JSON errors for what
+waitress refuses itself), on Python's wsgiref (`--server wsgiref`, for development) or on any
+other server Bottle supports. SIGTERM is turned into the same clean stop as Ctrl+C.
 `bench_web` posts a 280x280 drawing from a few concurrent clients and reports latency percentiles,
 throughput and errors; a benchmark, not a test.
 """
@@ -28,11 +29,12 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 import bottle
 import numpy as np
 
-from scratchcnn.preprocess import MAX_SIDE, render_strokes
+from scratchcnn.preprocess import render_strokes
 
 from scratchcnn.zoo import find_weights, load_model_card
 
 from .app import DRAIN_LIMIT, JSON_TYPE, MAX_BODY, create_app, predict_drawing
+from .wire import MAX_SIDE
 
 # a "7" with a crossbar, in a 280x280 canvas: the page's default drawing size
 SEVEN = [[(70, 60), (210, 60), (130, 230)], [(105, 145), (185, 145)]]
@@ -54,19 +56,12 @@ def _raise_interrupt(signum, frame):
 
 
 def _one_blas_thread() -> None:
-    """Run BLAS single-threaded: a request is one image, so the small matrix products gain
-    nothing from threads, and handing work to them (on a shared 2-core machine) cost 4-12 ms
-    a request against 0.8 ms in one thread. Each request still has its own server thread (JSON,
+    """Run BLAS single-threaded: a request is one image, whose small matrix products gain nothing
+    from BLAS's threads (README, Speed). Each request still has its own server thread (JSON,
     base64 and preprocessing overlap); the model itself runs one forward at a time (app.py).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print(
-            "scratchcnn: threadpoolctl is missing; set OPENBLAS_NUM_THREADS=1 for lower latency",
-            file=sys.stderr,
-        )
-        return
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(limits=1, user_api="blas")
 
 
