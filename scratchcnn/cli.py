@@ -149,7 +149,7 @@ def _cmd_train(args) -> int:
     except TrainingInterrupted as e:
         print(f"scratchcnn train: {e}; continue with the same command plus --resume",
               file=sys.stderr)
-        return 130
+        return 128 + e.signum
     val = record["val_accuracy"]
     print(f"saved {args.out or f'runs/{args.model}'}/{record['weights']}: validation accuracy "
           f"{'n/a' if val is None else f'{100 * val:.2f}%'}, training "
