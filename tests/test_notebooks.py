@@ -3,13 +3,14 @@
 Each runs in a fresh kernel, in a temporary folder (anything it saves lands there), with
 SCRATCHCNN_QUICK=1 so that training uses a subset and one epoch; the committed copies are never
 rewritten. The notebooks read the real MNIST files: without them the tests skip, unless
-SCRATCHCNN_REQUIRE_MNIST is set (as in CI), where they fail.
+SCRATCHCNN_REQUIRE_MNIST=1 (as in CI), where they fail.
 """
 
 import os
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless_required
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -22,9 +23,7 @@ def _require_mnist() -> None:
     try:
         load_mnist("test")
     except FileNotFoundError as e:
-        if os.environ.get("SCRATCHCNN_REQUIRE_MNIST"):
-            raise
-        pytest.skip(str(e))
+        skip_unless_required("MNIST", str(e))
 
 
 def test_each_notebook_states_what_the_learner_will_be_able_to_do():

@@ -104,6 +104,16 @@ def test_body_over_one_mebibyte_is_413(server):
     assert_error(*server.post_json("/api/predict", big), 413, "too large")
 
 
+def test_body_of_exactly_the_limit_is_served_and_one_byte_more_is_413(server):
+    from test_webui import body_of_size
+
+    headers = {"Content-Type": "application/json"}
+    status, _, data = server.request("POST", "/api/predict", body_of_size(1 << 20), headers)
+    assert status == 200 and isinstance(data["digit"], int)
+    assert_error(*server.request("POST", "/api/predict", body_of_size((1 << 20) + 1), headers),
+                 413, "too large")
+
+
 def test_lying_content_length_is_answered_not_hung(server):
     # declares 2 MiB, sends a few bytes: refused on the header alone
     with socket.create_connection((server.host, server.port), timeout=10) as s:
