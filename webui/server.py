@@ -138,10 +138,33 @@ def _waitress_server(app, host: str, port: int, timeout: float):
 
     srv = create_server(app, host=host, port=port, threads=THREADS, channel_timeout=timeout,
                         cleanup_interval=min(5, timeout), connection_limit=CONNECTIONS,
-                        max_request_body_size=MAX_BODY, max_request_header_size=MAX_HEADERS,
+                        # waitress refuses sizes >= its limits; ours are the largest allowed
+                        max_request_body_size=MAX_BODY + 1,
+                        max_request_header_size=MAX_HEADERS + 1,
                         asyncore_use_poll=True, ident="scratchcnn", expose_tracebacks=False)
     srv.channel_class = JsonErrorChannel
     return srv
+
+
+def _load_app(weights):
+    """(weights path, app): the weights loaded once and the Numba kernels warmed up."""
+    from scratchcnn.model import load_model
+
+    _one_blas_thread()
+    path = find_weights(weights)
+    model = load_model(path)
+    predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
+    return path, create_app(model, load_model_card(path))
+
+
+def wsgi_app(weights=None) -> bottle.Bottle:
+    """The app for another WSGI server, e.g. several gunicorn workers behind one port (README):
+    `gunicorn ... 'webui.server:wsgi_app()'`. weights: a path, else $SCRATCHCNN_WEIGHTS, else
+    the shipped ones; each worker process loads them once, like `scratchcnn serve`."""
+    from scratchcnn.parallel import configure_process
+
+    configure_process()
+    return _load_app(weights)[1]
 
 
 def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str = "waitress",
@@ -150,18 +173,12 @@ def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str =
 
     Everything that can be wrong (the server's name or package, the port, the weights, the
     address) raises ValueError before "serving" is printed."""
-    from scratchcnn.model import load_model
-
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
     check_server(server)
-    _one_blas_thread()
-    path = find_weights(weights)
-    model = load_model(path)
-    predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
-    app = create_app(model, load_model_card(path))
+    path, app = _load_app(weights)
 
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
