@@ -65,11 +65,45 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import main
     from .parallel import configure_process
+
+    if args.speedrun:  # fresh processes, each configured by its own entry point
+        from .bench.speedrun import main as speedrun_main
+
+        return speedrun_main(tuple(args.seeds), not args.no_torch, args.json, args.data_dir)
+    from .bench import main
 
     configure_process()
     return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
+
+
+def _cmd_speedrun(args) -> int:
+    import json
+
+    from . import speedrun
+    from .parallel import configure_process
+
+    configure_process()
+    if args.ablate:
+        rows = speedrun.ablate(args.seed, args.data_dir, args.train_limit, progress=None if
+                               args.json else lambda r: print("...", r["label"], file=sys.stderr))
+        print(json.dumps(rows, indent=1) if args.json else speedrun.format_ablation(rows))
+        return 0
+    r = speedrun.run(args.seed, args.out, args.data_dir, args.train_limit)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        load = "" if r["load_average"] is None else f", load average {r['load_average']:.1f}"
+        print(f"speedrun seed {args.seed}: test accuracy {100 * r['test_accuracy']:.2f}% in "
+              f"{r['wall_seconds']:.1f} s wall for the whole process (loading "
+              f"{r['load_seconds']:.1f} s, training {r['train_seconds']:.1f} s, testing "
+              f"{r['evaluate_seconds']:.1f} s{load})"
+              + (f"; saved {r['weights']}" if "weights" in r else ""))
+    if r["test_accuracy"] < args.target:
+        print(f"scratchcnn speedrun: test accuracy {100 * r['test_accuracy']:.2f}% is below the "
+              f"target {100 * args.target:.2f}%", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_bench_web(args) -> int:
@@ -192,7 +226,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a few repetitions only: seconds, not minutes")
     p.add_argument("--json", action="store_true", help="print every figure as JSON instead of a table")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--speedrun", action="store_true",
+                   help="instead: `scratchcnn speedrun` beside the fastest PyTorch CPU recipe, "
+                   "each seed in fresh processes, and the wall-time ratio")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="seeds for --speedrun (default: 0 1 2)")
+    p.add_argument("--data-dir", help="MNIST folder for --speedrun (default: $SCRATCHCNN_DATA or "
+                   "the user cache)")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("speedrun", help="train a small batch-norm net from scratch to 99%% MNIST "
+                       "test accuracy as fast as this machine allows; print the whole process's "
+                       "wall time and the accuracy")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--out", help="also save the trained model as DIR/speedrun.npz")
+    p.add_argument("--ablate", action="store_true",
+                   help="instead: train once per ingredient removed or changed (scratchcnn."
+                   "speedrun.ABLATIONS) and print what each buys")
+    p.add_argument("--target", type=float, default=0.99,
+                   help="exit 1 if the test accuracy is below this (default: %(default)s)")
+    p.add_argument("--train-limit", type=int, help="train on only the first N images (quick runs)")
+    p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_speedrun)
 
     p = sub.add_parser("bench-web", help="time POST /api/predict from a few concurrent clients")
     p.add_argument("--url", help="a running server (default: start one on a free local port)")

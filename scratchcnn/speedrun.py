@@ -27,7 +27,8 @@ _IMPORTED = time.perf_counter()
 # The recipe. `run(**changes)` replaces any entry; the ablation rows are such changes.
 RECIPE = {"epochs": 1.0, "batch_size": 128, "lr": 0.2, "momentum": 0.9, "nesterov": True,
           "weight_decay": 5e-4, "schedule": "onecycle", "batchnorm": True, "threads": 2,
-          "widths": (12, 24), "hidden": 0}
+          "widths": (12, 24), "hidden": 0, "pool_first": False, "optimizer": "sgd",
+          "betas": (0.9, 0.999)}
 
 ABLATIONS = [
     ("the recipe", {}),
@@ -66,7 +67,7 @@ def train(x: np.ndarray, labels: np.ndarray, seed: int = 0, **changes):
     """Train zoo.speedrun on float32 images x (N, 1, 28, 28) with the recipe (plus changes).
 
     Returns (model, seconds of training)."""
-    from .optim import SGD
+    from .optim import SGD, Adam
     from .parallel import DataParallel, blas_limit
     from .losses import softmax_cross_entropy
     from .train import lr_at
@@ -80,9 +81,13 @@ def train(x: np.ndarray, labels: np.ndarray, seed: int = 0, **changes):
         raise ValueError(f"epochs must be > 0, batch_size >= 1 and threads 1 or 2, got "
                          f"{r['epochs']}, {r['batch_size']}, {r['threads']}")
     t0 = time.perf_counter()
-    model = speedrun(seed, batchnorm=r["batchnorm"], widths=tuple(r["widths"]), hidden=r["hidden"])
-    opt = SGD(model, r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
-              nesterov=r["nesterov"])
+    model = speedrun(seed, batchnorm=r["batchnorm"], widths=tuple(r["widths"]), hidden=r["hidden"],
+                     pool_first=r["pool_first"])
+    if r["optimizer"] == "adam":
+        opt = Adam(model, r["lr"], betas=tuple(r["betas"]), weight_decay=r["weight_decay"])
+    else:
+        opt = SGD(model, r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"],
+                  nesterov=r["nesterov"])
     net = DataParallel(model) if r["threads"] == 2 else model
     n, B = len(x), r["batch_size"]
     per_epoch = -(-n // B)
