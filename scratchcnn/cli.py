@@ -70,7 +70,8 @@ def _cmd_bench(args) -> int:
     if args.speedrun:  # fresh processes, each configured by its own entry point
         from .bench.speedrun import main as speedrun_main
 
-        return speedrun_main(tuple(args.seeds), not args.no_torch, args.json, args.data_dir)
+        return speedrun_main(tuple(args.seeds), not args.no_torch, args.json, args.data_dir,
+                             args.torch_threads, args.timeout)
     from .bench import main
 
     configure_process()
@@ -233,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds for --speedrun (default: 0 1 2)")
     p.add_argument("--data-dir", help="MNIST folder for --speedrun (default: $SCRATCHCNN_DATA or "
                    "the user cache)")
+    p.add_argument("--torch-threads", type=int, default=2,
+                   help="PyTorch threads for --speedrun's recipe (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=600,
+                   help="--speedrun: stop a run after this many seconds (default: %(default)s)")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("speedrun", help="train a small batch-norm net from scratch to 99%% MNIST "

@@ -46,12 +46,10 @@ def mnist_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequentia
 
 
 def mnist_bn(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
-    """The digits model with batch norm: Normalize, three blocks [Conv(3x3, pad 1) BatchNorm2D
+    """A digits model with batch norm: Normalize, three blocks [Conv(3x3, pad 1) BatchNorm2D
     ReLU Pool2] of 16, 32 and 64 filters (28 -> 14 -> 7 -> 3), Dense(576->128) BatchNorm1D ReLU
-    Dropout(0.3) Dense(128->10).
-
-    A third block instead of mnist-small's wide dense layer: a sixth of the multiply-adds per
-    image, so many more epochs of augmented digits fit in the same minutes.
+    Dropout(0.3) Dense(128->10): a third convolution block instead of mnist-small's wide dense
+    layer (99k parameters against 422k, about half the multiply-adds per image).
     """
     rng = np.random.default_rng(seed)
     kw = dict(impl=impl, dtype=dtype)

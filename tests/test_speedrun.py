@@ -66,7 +66,11 @@ def test_bench_speedrun_table_gives_the_ratio_of_median_walls():
                 "torch": {"test_accuracy": 0.990, "process_wall_seconds": theirs}}
 
     result = {"rows": [row(0, 8.0, 16.0), row(1, 10.0, 12.0), row(2, 9.0, 20.0)], "torch": True,
-              "torch_recipe": {"epochs": 1.5, "batch_size": 128, "lr": 0.1}}
+              "timeout": 600, "torch_recipe": {"epochs": 1.5, "batch_size": 128, "lr": 0.1,
+                                               "threads": 2}}
     text = bench_speedrun.format_table(result)
     assert "scratchcnn 9.0 s, PyTorch 16.0 s -> ratio 0.56x" in text
     assert "0.50x" in text.splitlines()[1]  # seed 0: 8 / 16
+    result["rows"][0]["torch"] = {"timed_out": True, "test_accuracy": None,
+                                  "process_wall_seconds": 600}
+    assert "timed out" in bench_speedrun.format_table(result).splitlines()[1]

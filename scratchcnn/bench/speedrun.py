@@ -36,10 +36,10 @@ def idx(path):
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 seed, epochs, batch, lr = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-torch.set_num_threads(2)
+torch.set_num_threads(int(sys.argv[5]))
 torch.manual_seed(seed)
 t0 = time.perf_counter()
-x, y, x_test, y_test = (torch.from_numpy(idx(p).copy()) for p in sys.argv[5:9])
+x, y, x_test, y_test = (torch.from_numpy(idx(p).copy()) for p in sys.argv[6:10])
 x, x_test = (a.float().div_(255).unsqueeze(1) for a in (x, x_test))
 y, y_test = y.long(), y_test.long()
 net = nn.Sequential(
@@ -79,18 +79,25 @@ def _mnist_paths(data_dir=None) -> list[str]:
     return [str(paths[0]), str(paths[1]), str(paths[2]), str(paths[3])]
 
 
-def _child(argv: list[str]) -> dict:
-    """Run argv, wall-timed from spawn to exit; its last stdout line is its JSON result."""
+def _child(argv: list[str], timeout: float | None = None) -> dict:
+    """Run argv, wall-timed from spawn to exit; its last stdout line is its JSON result.
+    A run still going after `timeout` seconds is stopped and recorded as timed out."""
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"timed_out": True, "test_accuracy": None, "process_wall_seconds": timeout}
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 1) or not proc.stdout.strip():
         raise RuntimeError(f"{argv[2:5]} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_wall_seconds": wall}
 
 
-def run(seeds=(0, 1, 2), use_torch: bool = True, data_dir=None, progress=None) -> dict:
-    """Ours and (when installed) PyTorch's speedrun for each seed, alternating; every figure."""
+def run(seeds=(0, 1, 2), use_torch: bool = True, data_dir=None, progress=None,
+        torch_threads: int = 2, timeout: float | None = 600) -> dict:
+    """Ours and (when installed) PyTorch's speedrun for each seed, alternating; every figure.
+    A run over `timeout` seconds is stopped and shown as such (on a saturated machine PyTorch's
+    two OpenMP threads can take many times their unloaded 10-17 s)."""
     say = progress or (lambda msg: None)
     have_torch = False
     if use_torch:
@@ -107,15 +114,17 @@ def run(seeds=(0, 1, 2), use_torch: bool = True, data_dir=None, progress=None) -
         say(f"seed {seed}: scratchcnn speedrun")
         row = {"seed": seed, "load_before": os.getloadavg()[0],
                "ours": _child([sys.executable, "-m", "scratchcnn", "speedrun", "--seed", str(seed),
-                               "--json", "--target", "0", *extra])}
+                               "--json", "--target", "0", *extra], timeout)}
         if have_torch:
             say(f"seed {seed}: PyTorch recipe")
             row["torch"] = _child([sys.executable, "-c", TORCH_RECIPE, str(seed), str(TORCH_EPOCHS),
-                                   str(TORCH_BATCH), str(TORCH_LR), *paths])
+                                   str(TORCH_BATCH), str(TORCH_LR), str(torch_threads), *paths],
+                                  timeout)
         row["load_after"] = os.getloadavg()[0]
         rows.append(row)
-    return {"rows": rows, "torch": have_torch,
-            "torch_recipe": {"epochs": TORCH_EPOCHS, "batch_size": TORCH_BATCH, "lr": TORCH_LR}}
+    return {"rows": rows, "torch": have_torch, "timeout": timeout,
+            "torch_recipe": {"epochs": TORCH_EPOCHS, "batch_size": TORCH_BATCH, "lr": TORCH_LR,
+                             "threads": torch_threads}}
 
 
 def format_table(result: dict) -> str:
@@ -127,7 +136,12 @@ def format_table(result: dict) -> str:
         ours_walls.append(o["process_wall_seconds"])
         cells = [f"{r['seed']:>4}", f"{100 * o['test_accuracy']:13.2f}%",
                  f"{o['process_wall_seconds']:6.1f}"]
-        if "torch" in r:
+        if "torch" in r and r["torch"].get("timed_out"):
+            t = r["torch"]
+            torch_walls.append(t["process_wall_seconds"])
+            cells += [f"{'timed out':>11}", f">{t['process_wall_seconds']:5.0f}",
+                      f"<{o['process_wall_seconds'] / t['process_wall_seconds']:4.2f}x"]
+        elif "torch" in r:
             t = r["torch"]
             torch_walls.append(t["process_wall_seconds"])
             cells += [f"{100 * t['test_accuracy']:10.2f}%", f"{t['process_wall_seconds']:6.1f}",
@@ -144,12 +158,15 @@ def format_table(result: dict) -> str:
     t = result["torch_recipe"]
     lines += [summary, "wall = spawn to exit of a fresh process: start, imports, loading, "
               "training, testing", f"PyTorch recipe: {t['epochs']} epochs, batch {t['batch_size']}, "
-              f"one-cycle SGD Nesterov peak lr {t['lr']}, 2 threads"]
+              f"one-cycle SGD Nesterov peak lr {t['lr']}, {t['threads']} threads; runs over "
+              f"{result['timeout']} s stopped"]
     return "\n".join(lines)
 
 
-def main(seeds=(0, 1, 2), use_torch: bool = True, as_json: bool = False, data_dir=None) -> int:
+def main(seeds=(0, 1, 2), use_torch: bool = True, as_json: bool = False, data_dir=None,
+         torch_threads: int = 2, timeout: float | None = 600) -> int:
     result = run(seeds, use_torch, data_dir,
-                 progress=None if as_json else lambda m: print("...", m, file=sys.stderr))
+                 progress=lambda m: print("...", m, file=sys.stderr), torch_threads=torch_threads,
+                 timeout=timeout)
     print(json.dumps(result, indent=1) if as_json else format_table(result))
     return 0
