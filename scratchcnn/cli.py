@@ -86,8 +86,11 @@ def _cmd_speedrun(args) -> int:
 
     configure_process()
     if args.ablate:
-        rows = speedrun.ablate(args.seed, args.data_dir, args.train_limit, progress=None if
-                               args.json else lambda r: print("...", r["label"], file=sys.stderr))
+        def progress(r):
+            print(f"... {r['label']}: {100 * r['test_accuracy']:.2f}%, trained in "
+                  f"{r['train_seconds']:.1f} s, load {r['load_average']:.1f}", file=sys.stderr)
+
+        rows = speedrun.ablate(args.seed, args.data_dir, args.train_limit, progress=progress)
         print(json.dumps(rows, indent=1) if args.json else speedrun.format_ablation(rows))
         return 0
     r = speedrun.run(args.seed, args.out, args.data_dir, args.train_limit)

@@ -154,7 +154,9 @@ def format_table(result: dict) -> str:
     summary = f"median wall: scratchcnn {med:.1f} s"
     if torch_walls:
         tmed = sorted(torch_walls)[len(torch_walls) // 2]
-        summary += f", PyTorch {tmed:.1f} s -> ratio {med / tmed:.2f}x (lower is better)"
+        over = any(r.get("torch", {}).get("timed_out") for r in result["rows"])
+        summary += (f", PyTorch {'>' if over else ''}{tmed:.1f} s -> ratio {'<' if over else ''}"
+                    f"{med / tmed:.2f}x (lower is better)")
     t = result["torch_recipe"]
     lines += [summary, "wall = spawn to exit of a fresh process: start, imports, loading, "
               "training, testing", f"PyTorch recipe: {t['epochs']} epochs, batch {t['batch_size']}, "
