@@ -67,12 +67,12 @@ def split_validation(n: int, val_size: int, seed: int):
 def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix (rows true, columns predicted).
 
-    Shapes: images uint8 (N, 28, 28), labels (N,) -> confusion (K, K) with K = 10
+    Shapes: images uint8 (N, 28, 28), labels (N,) -> confusion (K, K), K = the model's outputs
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"expected as many labels as images (N >= 1), got {len(images)} images "
                          f"and {len(labels)} labels")
-    K = 10
+    K = model.forward(data.to_input(images[:1], model.dtype)).shape[1]
     confusion = np.zeros((K, K), dtype=np.int64)
     loss_sum = 0.0
     for i in range(0, len(images), batch_size):

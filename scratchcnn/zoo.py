@@ -45,7 +45,28 @@ def mnist_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequentia
     ])
 
 
-MODELS = {"convnet": convnet, "mnist-small": mnist_small}
+def shapes_small(seed: int = 0, dtype="float32", impl: str = "fast", classes: int = 12) -> Sequential:
+    """The shipped shapes model: mnist-small with half the channels and 12 outputs. Normalize,
+    Conv(1->16, 3, pad 1) ReLU Pool2, Conv(16->32, 3, pad 1) ReLU Pool2, Dense(1568->128) ReLU
+    Dropout(0.3) Dense(128->12).
+
+    The drawings go through the same MNIST normalisation (to_mnist) as digits, so the MNIST
+    pixel mean and std serve as well; half the channels make an epoch ~3x cheaper, which buys
+    more distinct generated drawings within the same training time.
+    """
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Normalize(0.1307, 0.3081),
+        Conv2D(1, 16, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Conv2D(16, 32, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Flatten(), Dense(1568, 128, dtype=dtype, rng=rng), ReLU(), Dropout(0.3, seed=seed + 1),
+        Dense(128, classes, dtype=dtype, rng=rng),
+    ])
+
+
+MODELS = {"convnet": convnet, "mnist-small": mnist_small, "shapes-small": shapes_small}
 
 
 def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:
