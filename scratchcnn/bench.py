@@ -22,8 +22,8 @@ import numpy as np
 from . import __version__
 from .layers import Conv2D, MaxPool2D
 from .losses import softmax_cross_entropy
-from .model import _blas_limit
 from .optim import SGD
+from .parallel import DataParallel, blas_limit, configure_process
 from .zoo import build_model
 
 MODEL = "convnet"
@@ -62,7 +62,7 @@ def system_info() -> dict:
     """Versions, CPU, BLAS library and threads, and the OpenBLAS variables that were set."""
     import numba
 
-    from . import model
+    from . import parallel
 
     info = {
         "scratchcnn": __version__,
@@ -74,7 +74,7 @@ def system_info() -> dict:
         "machine": platform.node(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average": list(os.getloadavg()),
-        "scratchcnn_blas_threads": model.BLAS_THREADS,
+        "scratchcnn_blas_threads": parallel.BLAS_THREADS,
         "numba_kernels": "serial",
         "env": {k: os.environ.get(k) for k in BLAS_ENV},
     }
@@ -103,17 +103,19 @@ class _Ours:
 
     def __init__(self, seed: int = 0):
         self.model = build_model(MODEL, seed=seed)
+        self.net = DataParallel(self.model)  # as train.fit runs it
         self.opt = SGD(self.model, lr=0.01, momentum=0.9)
 
     def train_step(self, x, y):
-        loss, dlogits = softmax_cross_entropy(self.model.forward(x, training=True), y)
-        self.model.backward(dlogits, input_grad=False)
+        loss, dlogits = softmax_cross_entropy(self.net.forward(x, training=True), y)
+        self.net.backward(dlogits, input_grad=False)
         self.opt.step()
 
     def predict(self, x):
         # the public inference call: it runs big inputs in batches of 64 images, which keeps
-        # each layer's arrays near the cache instead of streaming 100+ MB ones through RAM
-        return self.model.predict_proba(x)
+        # each layer's arrays near the cache instead of streaming 100+ MB ones through RAM;
+        # one image goes straight to the model
+        return self.net.predict_proba(x)
 
 
 class _Torch:
@@ -282,9 +284,9 @@ def bench_throughput(impls, N: int, reps: int) -> dict:
 
 def bench_layers(N: int, reps: int, b1_calls: int) -> list[dict]:
     """Per-layer forward and backward milliseconds of our network at batch N (training mode), the
-    whole batch on one thread (a training step runs pieces on two threads, see model.SPLIT_MIN) and
+    whole batch on one thread (a training step runs pieces on two threads, see parallel.SPLIT_MIN) and
     without the first layer's dx, as in training; and each layer's median microseconds within a
-    one-image prediction (inference mode, BLAS left alone, as Sequential.forward runs it)."""
+    one-image prediction (inference mode, BLAS left alone, as DataParallel.forward runs it)."""
     model = build_model(MODEL)
     one = [[] for _ in model.layers]
     x1 = _batch(1, seed=1)[0]
@@ -297,7 +299,7 @@ def bench_layers(N: int, reps: int, b1_calls: int) -> list[dict]:
     x, y = _batch(N)
     fw = [[] for _ in model.layers]
     bw = [[] for _ in model.layers]
-    with _blas_limit():  # as Sequential.forward/backward run them
+    with blas_limit():  # as DataParallel.forward/backward run them
         for _ in range(reps + 1):  # the first round warms up
             a = x
             for i, layer in enumerate(model.layers):
@@ -341,7 +343,7 @@ def bench_fast_vs_naive(N: int, naive_reps: int, fast_reps: int) -> dict:
         times = {}
         for impl, reps in (("fast", fast_reps), ("naive", naive_reps)):
             layer = make(impl)
-            with _blas_limit():
+            with blas_limit():
                 _fwd_bwd(layer, x[:1])  # warm-up (compiles the kernels on a cold cache)
                 times[impl] = _stats([_fwd_bwd(layer, x) for _ in range(reps)])["median"]
         out[name] = {
@@ -357,6 +359,8 @@ _CHILD = """
 import json, time, sys
 t0 = time.perf_counter()
 from scratchcnn.bench import _rss_probe
+from scratchcnn.parallel import configure_process
+configure_process()  # as `scratchcnn train` and `bench` run
 print(json.dumps(_rss_probe(int(sys.argv[1]), t0)))
 """
 
@@ -614,6 +618,7 @@ def format_table(r: dict) -> str:
 
 
 def main(quick: bool = False, as_json: bool = False, use_torch: bool = True) -> int:
+    configure_process()
     progress = None if as_json else (lambda msg: print(f"... {msg}", file=sys.stderr, flush=True))
     result = run(quick=quick, use_torch=use_torch, progress=progress)
     print(json.dumps(result, indent=2) if as_json else format_table(result))

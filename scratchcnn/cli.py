@@ -94,8 +94,10 @@ def _cmd_fetch_mnist(args) -> int:
 def _cmd_train(args) -> int:
     import shlex
 
+    from .parallel import configure_process
     from .train import TrainingDiverged, TrainingInterrupted, train_run
 
+    configure_process()
     try:
         record = train_run(
             args.model, args.out or f"runs/{args.model}", epochs=args.epochs,

@@ -1,4 +1,4 @@
-"""Numba kernels for the fast path: im2col / col2im, ReLU and max-pooling.
+"""Numba kernels for the fast path (fast.py): im2col / col2im, max-pooling, and speed helpers.
 
 The im2col layout, defined here once for the whole package: one column per receptive field,
 
@@ -7,20 +7,19 @@ The im2col layout, defined here once for the whole package: one column per recep
 Rows are ordered (c, kh, kw), so a conv weight of shape (F, C, KH, KW) flattens straight onto
 them, and columns (n, oh, ow), so image n's block x_cols[:, n*OH*OW:(n+1)*OH*OW] times
 W.reshape(F, -1) is y[n] in NCHW order: y[n] = W_mat @ x_cols[:, block n], with BLAS reading
-each block where it lies (Conv2D says when one product for the whole batch pays instead).
+each block where it lies (fast.conv_forward says when one product for the whole batch is used).
 Zero padding is fused into the loops (`_inside` finds the in-bounds range once per row), so no
 padded copy of x is ever made.
 
-Each kernel makes the same assignments as its namesake in reference.py, with the loops in the
-output's memory order so the innermost loop runs over contiguous memory. Two habits make them
-fast, both measured in timing loops on the 2-core VM:
+Each kernel either makes the same assignments as its namesake in reference.py (im2col, col2im,
+maxpool_forward, maxpool_backward), with the loops in the output's memory order so the innermost
+loop runs over contiguous memory, or says in its docstring that it is a speed helper with no
+twin in reference.py (its math is then written in the docstring). Two habits make them fast:
 - Array indices computed from a subtraction are cast to unsigned (`_u`) once the bounds are
-  settled: for a signed index Numba adds a negative-index wraparound test, which made these loops
-  2-3x slower.
-- The kernels run serially and release the GIL (`nogil`): Sequential runs the pieces of a batch
-  through the whole network on two Python threads (model.py). On the shared 2-core machine,
-  Numba's parallel loops (OpenMP, 2 threads) made a training step 2-5x slower: threads spin and
-  wait on each other and on BLAS.
+  settled: for a signed index Numba adds a negative-index wraparound test to every access.
+- The kernels run serially and release the GIL (`nogil`): parallel.DataParallel runs the pieces
+  of a batch through the whole network on two Python threads. Numba's own parallel loops would
+  compete with those threads and with BLAS for the same two cores.
 """
 
 import numpy as np
@@ -98,7 +97,8 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
 def add_bias(y, b):
     """y[n, f, p] += b[f], in place on the caller's fresh product y, which is returned.
 
-    NumPy's broadcast `y += b[:, None]` ran 2-3x slower than this loop in timing loops.
+    Speed helper with no twin in reference.py: the same as NumPy's `y += b[:, None]`, in one
+    pass in memory order.
     Shapes: y (N, F, P) C-contiguous, b (F,) -> y
     """
     N, F, P = y.shape
@@ -114,8 +114,9 @@ def add_bias(y, b):
 def transpose_add_bias(y_t, b):
     """y[n, f, p] = y_t[n, p, f] + b[f]: a product computed as (N, P, F) put into NCHW order.
 
-    Written in y's memory order (strided reads, contiguous writes): 2x faster than NumPy's
-    `np.add(y_t.transpose(0, 2, 1), b[:, None], out=y)` in timing loops, for one image and for 32.
+    Speed helper with no twin in reference.py: the same as NumPy's
+    `np.add(y_t.transpose(0, 2, 1), b[:, None], out=y)`, written in y's memory order (strided
+    reads, contiguous writes).
     Shapes: y_t (N, P, F), b (F,) -> y (N, F, P)
     """
     N, P, F = y_t.shape
@@ -132,6 +133,8 @@ def transpose_add_bias(y_t, b):
 def relu_forward(x):
     """y = x where x > 0, else 0, in one pass (np.where builds a mask and a broadcast 0 first).
 
+    Speed helper with no twin in reference.py: ReLU's math is its docstring's, max(x, 0).
+
     Shapes: x (any, C-contiguous) -> y (same)
     """
     y = np.empty_like(x)
@@ -146,6 +149,8 @@ def relu_forward(x):
 def relu_backward(dy, x):
     """dx = dy where x > 0, else 0, reading the cached input instead of a stored mask.
 
+    Speed helper with no twin in reference.py (see relu_forward).
+
     Shapes: dy, x (any, same, C-contiguous) -> dx (same)
     """
     dx = np.empty_like(dy)
@@ -159,10 +164,11 @@ def relu_backward(dy, x):
 def maxpool_forward(x, KH, KW, SH, SW, OH, OW, record=True):
     """Max over each window; with `record`, also where it was, as a flat index into the (H, W) plane.
 
+    reference.maxpool_forward's maxima, plus the positions reference.maxpool_backward finds again.
     Ties go to the first maximum in row-major window order (strict `>`). Each window is walked as
-    one loop over its KH*KW element offsets in the plane, in row-major order: Numba compiles that
-    1.6x tighter than two nested loops of length 2. Without `record` (inference) the argmax
-    returned is empty and never written: Numba takes the test out of the loop.
+    one loop over its KH*KW element offsets in the plane, in row-major order, which Numba compiles
+    tighter than two nested loops. Without `record` (inference) the argmax returned is empty and
+    never written: Numba takes the test out of the loop.
     Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32, or (0, 0, 0, 0)
     """
     N, C, H, W = x.shape
@@ -193,12 +199,10 @@ def maxpool_forward(x, KH, KW, SH, SW, OH, OW, record=True):
 def maxpool2x2_forward(x, OH, OW, record=True):
     """maxpool_forward for 2x2 windows moved by 2, the pooling nearly every CNN uses (ours too).
 
-    The same assignments with the window written out: each row's pair is decided first (the
-    right one only if strictly greater), then the lower pair's winner only if strictly greater
-    than the upper one's, which is the first maximum in row-major order. With no loop over
-    window offsets and no branches, Numba's code ran 2x faster than maxpool_forward's on both
-    a one-image and a 32-image first pooling layer, and 2x faster again without `record`
-    (timing loops on the 2-core VM).
+    Speed helper with no twin in reference.py: maxpool_forward's assignments with the window
+    written out. Each row's pair is decided first (the right one only if strictly greater), then
+    the lower pair's winner only if strictly greater than the upper one's, which is the first
+    maximum in row-major order. No loop over window offsets, no branches.
     Shapes: x (N, C, H, W) -> y (N, C, OH, OW), argmax (N, C, OH, OW) int32, or (0, 0, 0, 0)
     """
     N, C, H, W = x.shape
@@ -225,6 +229,8 @@ def maxpool2x2_forward(x, OH, OW, record=True):
 def maxpool_backward(dy, argmax, H, W):
     """Send each output gradient to the input pixel that won its window (overlaps add up).
 
+    reference.maxpool_backward's assignments, reading the positions maxpool_forward recorded.
+
     Shapes: dy (N, C, OH, OW), argmax (N, C, OH, OW) -> dx (N, C, H, W)
     """
     N, C, OH, OW = dy.shape
@@ -243,7 +249,8 @@ def warp_bilinear(x, src_y, src_x):
     """Resample every image at its own source points, bilinearly, reading 0 outside the image.
 
     y[n, c, oh, ow] = sum over the 4 pixels (ih, iw) around (src_y, src_x)[n, oh, ow] of
-    (1 - |src_y - ih|) * (1 - |src_x - iw|) * x[n, c, ih, iw]. Used by data.augment.
+    (1 - |src_y - ih|) * (1 - |src_x - iw|) * x[n, c, ih, iw]. Used by data.augment; a speed
+    helper with no twin in reference.py (data augmentation is not part of the network).
     Shapes: x (N, C, H, W), src_y and src_x (N, OH, OW) -> y (N, C, OH, OW)
     """
     N, C, H, W = x.shape

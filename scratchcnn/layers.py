@@ -5,14 +5,16 @@ Contract (see DEVELOPERS.md): `forward(x, training=False) -> y` keeps what backw
 (`backward(dy, need_dx=False)` may skip dL/dx and return None: a network's first layer needs
 only its parameter gradients).
 `params` and `grads` are dicts with the same keys, shapes and dtypes. Conv2D and MaxPool2D take
-`impl="fast"` (Numba kernels + BLAS) or `impl="naive"` (the loops of reference.py).
+`impl="fast"` (fast.py: im2col + BLAS + Numba kernels) or `impl="naive"` (reference.py's loops):
+the layer keeps the bookkeeping (parameters, cache, validation) and picks the module of functions
+in one line, `ops = fast if self.impl == "fast" else reference`.
 """
 
 import copy
 
 import numpy as np
 
-from . import kernels, reference
+from . import fast, kernels, reference
 from .reference import output_size
 
 IMPLS = ("fast", "naive")
@@ -78,10 +80,11 @@ class Layer:
         return {}
 
     def twin(self, training: bool = True) -> "Layer":
-        """A copy that shares this layer's parameters (the same `params` dict) but keeps its own
-        cache and gradients: Sequential runs the pieces of a batch after the first through twins,
-        half of them on a second thread, then adds their gradients to the layer's. `training`
-        says which kind of forward the twin will run."""
+        """The split hook: a copy that shares this layer's parameters (the same `params` dict) but
+        keeps its own cache and gradients. parallel.DataParallel runs the pieces of a batch after
+        the first through twins, half of them on a second thread, then adds their gradients to
+        the layer's. `training` says which kind of forward the twin will run; a layer whose
+        forward draws randomness or keeps running statistics overrides this (see Dropout)."""
         other = copy.copy(self)
         other.grads, other._cache = {}, None
         return other
@@ -116,16 +119,14 @@ class Layer:
 
 
 class Conv2D(Layer):
-    """2-D cross-correlation: y[n, f] = b[f] + sum_c x_pad[n, c] (*) W[f, c].
+    """2-D cross-correlation: y[n, f] = b[f] + sum_c x_pad[n, c] (*) W[f, c], with x_pad the
+    input zero-padded by PH rows and PW columns on each side, windows moved by the stride.
 
-    Fast path, with x_cols = im2col(x) of shape (C*KH*KW, N*OH*OW) and W_mat = W.reshape(F, -1):
-    y[n] = W_mat @ (image n's block of columns); backward, with dY = dy laid out like x_cols,
-    (F, N*OH*OW): dW = dY @ x_cols.T, dx = col2im(W_mat.T @ dY). The products run one per image
-    when windows are small (C*KH*KW < 128, a first layer's 9: each lands straight in NCHW) and one
-    for the batch when they are large (a second layer's 288: in timing loops BLAS ran such
-    products 1.3-1.5x faster in one call, which pays for reordering between (F, N*OH*OW) and
-    NCHW).
-    Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,)
+    Backward: dW[f] = sum over windows of dy * window, db[f] = sum of dy[:, f],
+    dx = the windows' dy * W[f] added back where they were read. impl="naive" runs
+    reference.conv_forward's loops, impl="fast" fast.conv_forward's im2col + BLAS.
+    Shapes: x (N, C, H, W) -> y (N, F, OH, OW); W (F, C, KH, KW), b (F,);
+    OH = (H + 2*PH - KH) // SH + 1, OW = (W + 2*PW - KW) // SW + 1
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -167,66 +168,30 @@ class Conv2D(Layer):
         return f"(N, {self.in_channels}, H, W) with H + 2*{PH} >= {KH} and W + 2*{PW} >= {KW}"
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
+        (KH, KW), (PH, PW) = self.kernel_size, self.padding
         _check_input(self, x, self._expected, 4, self.in_channels, self.dtype)
         N, C, H, W = x.shape
         if N == 0 or H + 2 * PH < KH or W + 2 * PW < KW:
             raise ValueError(f"Conv2D expected input of shape {self._expected()}, got {x.shape}")
-        OH, OW = self.output_hw(H, W)
-        Wt, b = self.params["W"], self.params["b"]
-        if self.impl == "naive":
-            self._cache = (x,)
-            return reference.conv_forward(x, Wt, b, self.stride, self.padding)
-        F, P, K = self.out_channels, OH * OW, C * KH * KW
-        x = np.ascontiguousarray(x)
-        W_mat = Wt.reshape(F, K)
-        x_cols = kernels.im2col(x, KH, KW, SH, SW, PH, PW, OH, OW)  # (K, N*P)
-        self._cache = (x.shape, x_cols)
-        if K < 128:  # y[n] = W_mat @ block n, a stacked matmul reading each block in place
-            y = kernels.add_bias(np.matmul(W_mat, x_cols.reshape(K, N, P).transpose(1, 0, 2)), b)
-        else:  # one product, transposed: (N*P, F), reordered to (N, F, P) as the bias is added
-            y = kernels.transpose_add_bias((x_cols.T @ W_mat.T).reshape(N, P, F), b)
-        return y.reshape(N, F, OH, OW)
+        ops = fast if self.impl == "fast" else reference
+        y, cache = ops.conv_forward(x, self.params["W"], self.params["b"], self.stride, self.padding)
+        self._cache = (x.shape, cache)
+        return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        cache = self._cached()
-        Wt = self.params["W"]
-        if self.impl == "naive":
-            (x,) = cache
-            self._check_dy(dy, (x.shape[0], self.out_channels, *self.output_hw(*x.shape[2:])))
-            dx, self.grads["W"], self.grads["b"] = reference.conv_backward(
-                dy, x, Wt, self.stride, self.padding)
-            return dx if need_dx else None
-        x_shape, x_cols = cache
-        N, C, H, W = x_shape
-        OH, OW = self.output_hw(H, W)
-        self._check_dy(dy, (N, self.out_channels, OH, OW))
-        (KH, KW), (SH, SW), (PH, PW) = self.kernel_size, self.stride, self.padding
-        F, P, K = self.out_channels, OH * OW, C * KH * KW
-        dy3 = dy.reshape(N, F, P)
-        W_mat = Wt.reshape(F, K)
-        self.grads["b"] = dy3.sum(axis=0).sum(axis=1)  # 1.2-2.5x faster than axis=(0, 2)
-        if K < 128:  # per image, as in forward: dW = sum_n dy[n] @ block_n.T
-            blocks = x_cols.reshape(K, N, P).transpose(1, 0, 2)  # (N, K, P)
-            self.grads["W"] = np.matmul(dy3, blocks.transpose(0, 2, 1)).sum(axis=0).reshape(Wt.shape)
-            if not need_dx:
-                return None
-            dx_cols = np.empty_like(x_cols)
-            np.matmul(W_mat.T, dy3, out=dx_cols.reshape(K, N, P).transpose(1, 0, 2))
-        else:
-            dY = np.ascontiguousarray(dy3.transpose(1, 0, 2)).reshape(F, N * P)  # like x_cols
-            self.grads["W"] = (x_cols @ dY.T).T.reshape(Wt.shape)  # BLAS's fastest orientation
-            if not need_dx:
-                return None
-            dx_cols = W_mat.T @ dY  # (K, N*P)
-        return kernels.col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW)
+        (N, C, H, W), cache = self._cached()
+        self._check_dy(dy, (N, self.out_channels, *self.output_hw(H, W)))
+        ops = fast if self.impl == "fast" else reference
+        dx, self.grads["W"], self.grads["b"] = ops.conv_backward(dy, cache, need_dx)
+        return dx
 
 
 class MaxPool2D(Layer):
     """Max over each KH x KW window, moved by the stride (default: the kernel size).
 
-    Backward routes dy to the window's first maximum only (row-major order).
-    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H - KH) // SH + 1
+    Backward routes dy to the window's first maximum only (row-major order). impl="naive" runs
+    reference.maxpool_forward's loops, impl="fast" fast.maxpool_forward's kernels.
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H - KH) // SH + 1, OW = (W - KW) // SW + 1
     """
 
     def __init__(self, kernel_size=2, stride=None, impl: str = "fast"):
@@ -257,33 +222,16 @@ class MaxPool2D(Layer):
         _check_input(self, x, self._expected, 4)
         if x.shape[0] == 0 or x.shape[2] < KH or x.shape[3] < KW:
             raise ValueError(f"MaxPool2D expected input of shape {self._expected()}, got {x.shape}")
-        if self.impl == "naive":
-            self._cache = (x,)
-            return reference.maxpool_forward(x, self.kernel_size, self.stride)
-        x = np.ascontiguousarray(x)
-        y, argmax = self._pool(x, record=training)
-        # training keeps where each maximum was; inference keeps x instead (no copy), and a
-        # backward that follows anyway (a gradient check) finds the maxima again
-        self._cache = (x.shape, argmax if training else None, None if training else x)
+        ops = fast if self.impl == "fast" else reference
+        y, cache = ops.maxpool_forward(x, self.kernel_size, self.stride, training)
+        self._cache = (x.shape, cache)
         return y
 
-    def _pool(self, x: np.ndarray, record: bool) -> tuple[np.ndarray, np.ndarray]:
-        (KH, KW), (SH, SW) = self.kernel_size, self.stride
-        OH, OW = self.output_hw(*x.shape[2:])
-        if (KH, KW, SH, SW) == (2, 2, 2, 2):  # the common window, written out: 2x faster
-            return kernels.maxpool2x2_forward(x, OH, OW, record)
-        return kernels.maxpool_forward(x, KH, KW, SH, SW, OH, OW, record)
-
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
-        cache = self._cached()
-        x_shape = cache[0].shape if self.impl == "naive" else cache[0]
+        x_shape, cache = self._cached()
         self._check_dy(dy, (*x_shape[:2], *self.output_hw(*x_shape[2:])))
-        if self.impl == "naive":
-            return reference.maxpool_backward(dy, cache[0], self.kernel_size, self.stride)
-        _, argmax, x = cache
-        if argmax is None:
-            argmax = self._pool(x, record=True)[1]
-        return kernels.maxpool_backward(np.ascontiguousarray(dy), argmax, *x_shape[2:])
+        ops = fast if self.impl == "fast" else reference
+        return ops.maxpool_backward(dy, cache)
 
 
 class ReLU(Layer):
@@ -377,8 +325,9 @@ class Dropout(Layer):
         return {"p": self.p, "seed": self.seed}
 
     def twin(self, training: bool = True) -> "Dropout":
-        """A training twin draws its masks from a generator seeded by this one, so this layer's
-        generator state alone replays every piece of every batch (a checkpoint stores only that).
+        """The split hook (Layer.twin) for dropout: a training twin draws its masks from a
+        generator seeded by this one, so this layer's generator state alone replays every piece
+        of every batch (a checkpoint stores only that).
         An inference twin draws nothing, so predictions between training steps change no mask."""
         other = super().twin(training)
         if training:

@@ -5,157 +5,19 @@ parameter under its name plus the architecture as a JSON string under "__archite
 loaded with allow_pickle=False so a model file can never run code.
 """
 
-import contextlib
-import ctypes
 import json
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 import zipfile
 import zlib
 
 import numpy as np
 
 from .fileio import save_npz
-from .layers import IMPLS, LAYERS, Layer
+from .layers import LAYERS, Layer
 from .losses import softmax
 
 FORMAT = "scratchcnn.sequential"
 FORMAT_VERSION = 1
 ARCH_KEY = "__architecture__"
-
-
-def keep_freed_memory(limit: int = 32 << 20) -> bool:
-    """Ask glibc's malloc to keep freed blocks up to `limit` bytes for reuse (True if it agreed).
-
-    A training step makes and frees about 100 MB of short-lived arrays. By default glibc hands
-    big blocks back to the OS on free, so the next step faults every page in again, which on the
-    2-core VM costs ~1 us per 4 KiB page: `scratchcnn bench` trains ~15% faster at batch 128
-    with this setting than with SCRATCHCNN_KEEP_FREED_MEMORY=0 (README, Speed).
-    With blocks under `limit` served from the heap and the heap not trimmed until 1 GiB lies free
-    at its top, a freed block is reused as it is. Peak memory is unchanged; the process keeps it until exit.
-    Called once when scratchcnn.model is imported, unless SCRATCHCNN_KEEP_FREED_MEMORY=0 (which
-    also lets `scratchcnn bench` measure the difference); a no-op where the C library has no
-    mallopt.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
-    return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
-
-
-if os.environ.get("SCRATCHCNN_KEEP_FREED_MEMORY", "1") != "0":
-    keep_freed_memory()
-
-# BLAS threads while a batch runs in pieces on our two threads. On the shared 2-core machine,
-# OpenBLAS's own 2 threads spin while waiting and made a training step 2-4x slower than 1 thread
-# (timing loops when the fast path was first tuned). A batch too small to split keeps BLAS's own setting,
-# so one image's products may use both cores. threadpoolctl, when installed, sets it for the
-# call only; None leaves BLAS alone.
-BLAS_THREADS: int | None = 1
-_blas_libs = None  # threadpoolctl's handles on the loaded BLAS libraries, found once
-_blas_lock = threading.Lock()
-_blas_users = 0  # model calls running now, in any thread
-_blas_saved: list = []  # the callers' thread counts, restored by the last one out
-
-
-@contextlib.contextmanager
-def _blas_limit():
-    """Cap BLAS threads at BLAS_THREADS while the block runs (a no-op without threadpoolctl).
-
-    The setting is process-wide, so concurrent calls (a threaded web server) share one limit:
-    the first sets it, the last restores what was there before. The library handles are found
-    once and then called directly: threadpoolctl's `limit()` scans every loaded library, which
-    cost ~50 us per call, a sixth of a one-image prediction at the time."""
-    global _blas_libs, _blas_users, _blas_saved
-    if BLAS_THREADS is None:
-        yield
-        return
-    if _blas_libs is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas_libs = []
-        else:
-            _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_saved = [lib.get_num_threads() for lib in _blas_libs]
-            for lib in _blas_libs:
-                lib.set_num_threads(BLAS_THREADS)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                for lib, n in zip(_blas_libs, _blas_saved):
-                    lib.set_num_threads(n)
-
-
-# Batches of at least SPLIT_MIN images run through the whole network in pieces of at most PIECE
-# images, half of the pieces on a helper thread (each piece through its own layer twins,
-# Layer.twin): the Numba kernels release the GIL, and so does BLAS. Two hand-overs per pass
-# instead of one per layer: 1.2x the training throughput in timing loops. Pieces of 32 keep a
-# piece's arrays near the cache: at batch 128, four pieces trained ~8% faster than two
-# halves. The caller sleeps on the helper's result instead of spinning, so on a busy machine the
-# split costs little.
-SPLIT_MIN = 16
-PIECE = 32
-_helper: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, executor)
-
-
-def _pieces(N: int) -> list[tuple[int, int]]:
-    """(lo, hi) bounds of an even number of near-equal pieces of at most PIECE images."""
-    count = 2 * -(-N // (2 * PIECE))
-    return [(i * N // count, (i + 1) * N // count) for i in range(count)]
-
-
-def _in_parallel(fn, first: tuple, second: tuple):
-    """fn(*first) here and fn(*second) on the helper thread, at the same time; both results."""
-    global _helper
-    if _helper is None or _helper[0] != os.getpid():  # a forked child needs its own thread
-        _helper = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchcnn"))
-    other = _helper[1].submit(fn, *second)
-    try:
-        mine = fn(*first)
-    finally:
-        wait([other])  # never leave the helper running on this call's arrays
-    return mine, other.result()
-
-
-def _forward_through(layers, x, training):
-    for layer in layers:
-        x = layer.forward(x, training)
-    return x
-
-
-def _backward_through(layers, dy, stop: int, first: int, input_grad: bool):
-    for i in range(len(layers) - 1, stop - 1, -1):
-        dy = layers[i].backward(dy, need_dx=input_grad or i > first)
-    return dy
-
-
-def _on_both_threads(fn, stacks, a, bounds, *args) -> list:
-    """fn over the first half of the pieces here and the second half on the helper thread, with
-    BLAS capped meanwhile; the results in piece order."""
-    h = len(bounds) // 2
-    with _blas_limit():
-        mine, other = _in_parallel(fn, (stacks[:h], a, bounds[:h], *args),
-                                   (stacks[h:], a, bounds[h:], *args))
-    return mine + other
-
-
-def _forward_pieces(stacks, x, bounds, training) -> list:
-    return [_forward_through(layers, x[lo:hi], training) for layers, (lo, hi) in zip(stacks, bounds)]
-
-
-def _backward_pieces(stacks, dy, bounds, *args) -> list:
-    return [_backward_through(layers, dy[lo:hi], *args) for layers, (lo, hi) in zip(stacks, bounds)]
 
 
 class Sequential:
@@ -172,8 +34,6 @@ class Sequential:
         self.layers = layers
         self.input_shape = tuple(int(s) for s in input_shape)
         self.unknown: dict | None = None  # the calibrated unknown answer (explain.calibrate)
-        self._stacks: list[list[Layer]] | None = None  # the last forward's pieces' layers, if split
-        self._bounds: list[tuple[int, int]] = []  # (lo, hi) of each of that forward's pieces
 
     @property
     def dtype(self) -> np.dtype:
@@ -194,52 +54,27 @@ class Sequential:
         raise ValueError(f"model expected {dtype} input of shape {expected}, got {x.dtype}")
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Every layer in order. A batch of SPLIT_MIN+ images runs in pieces on two threads."""
+        """Every layer in order: logits = layer_L(... layer_1(x))."""
         self._check_input(x)
-        N, self._stacks = len(x), None
-        if N < SPLIT_MIN:  # one thread of ours: BLAS may use the other core
-            return _forward_through(self.layers, x, training)
-        self._bounds = _pieces(N)
-        self._stacks = [self.layers] + [[layer.twin(training) for layer in self.layers]
-                                        for _ in self._bounds[1:]]
-        return np.concatenate(_on_both_threads(_forward_pieces, self._stacks, x, self._bounds,
-                                               training))
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Chain rule from the last layer to the first; returns dL/dx of the input.
 
-        input_grad=False, for training, returns None and does less: nothing before the first layer
-        with parameters is run, and that layer computes only its parameter gradients.
-        After a split forward, each piece runs back through its own layers and the twins'
-        gradients are added to the layers' (the loss already averaged over the whole batch)."""
+        input_grad=False, for training, returns None and does less: nothing before the first
+        layer with parameters is run, and that layer computes only its parameter gradients."""
         first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        args = (0 if input_grad else first, first, input_grad)
-        if self._stacks is None:
-            dx = _backward_through(self.layers, dy, *args)
-        else:
-            N = self._bounds[-1][1]
-            if not isinstance(dy, np.ndarray) or dy.ndim == 0 or len(dy) != N:
-                got = dy.shape if isinstance(dy, np.ndarray) else type(dy).__name__
-                raise ValueError(f"model.backward expected dy of shape ({N}, ...) for the last "
-                                 f"forward's {N} images, got {got}")
-            dxs = _on_both_threads(_backward_pieces, self._stacks, dy, self._bounds, *args)
-            for twins in self._stacks[1:]:
-                for layer, twin in zip(self.layers, twins):
-                    for k in twin.grads:
-                        layer.grads[k] = layer.grads[k] + twin.grads[k]
-            dx = np.concatenate(dxs) if input_grad else None
-        return dx if input_grad else None
+        for i in range(len(self.layers) - 1, -1 if input_grad else first - 1, -1):
+            dy = self.layers[i].backward(dy, need_dx=input_grad or i > first)
+        return dy if input_grad else None
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)
-
-        Batches of 64 (two pieces of 32 on two threads) keep each layer's arrays near the cache;
-        on the 2-core machine they ran 1,000 images faster than batches of 256 or all at once."""
-        if len(x) <= batch_size:
-            return softmax(self.forward(x))
+        """Class probabilities in inference mode, batch by batch. Shapes: (N, ...) -> (N, K)"""
         self._check_input(x)
-        return np.concatenate([softmax(self.forward(x[i : i + batch_size]))
-                               for i in range(0, len(x), batch_size)])
+        batches = [softmax(self.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        return batches[0] if len(batches) == 1 else np.concatenate(batches)
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Most probable class per input. Shapes: (N, ...) -> (N,) int64"""
@@ -289,15 +124,6 @@ class Sequential:
         for layer, state in zip(self.layers, states, strict=True):
             if state is not None:
                 layer.rng.bit_generator.state = state
-
-    def set_impl(self, impl: str) -> "Sequential":
-        """Switch every Conv2D / MaxPool2D between "fast" and "naive"."""
-        if impl not in IMPLS:
-            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-        for layer in self.layers:
-            if hasattr(layer, "impl"):
-                layer.impl = impl
-        return self
 
     def astype(self, dtype) -> "Sequential":
         for layer in self.layers:

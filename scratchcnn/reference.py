@@ -1,9 +1,10 @@
 """The executable spec: every convolution and pooling op as plain loops over NumPy arrays.
 
-Read these beside the math; speed does not matter here. The fast path (kernels.py + BLAS) is
-tested against these functions, never the other way round. The math follows CS231n's
-conv_forward_naive / conv_backward_naive and max_pool_*_naive, with stride and zero padding
-given separately for height and width.
+Read these beside the math; speed does not matter here. fast.py holds the same functions with
+the same signatures (im2col + BLAS + the Numba kernels of kernels.py) and is tested against
+these, never the other way round. As in CS231n's conv_forward_naive / conv_backward_naive and
+max_pool_*_naive, each forward returns (y, cache) and its backward takes (dy, cache); stride and
+zero padding are given separately for height and width.
 
 Conventions pinned here:
 - convolution is cross-correlation (no kernel flip):
@@ -57,9 +58,10 @@ def col2im(dx_cols, N, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW):
 
 
 def conv_forward(x, W, b, stride, pad):
-    """y[n, f, oh, ow] = b[f] + sum(x_pad[n, :, window] * W[f]).
+    """y[n, f, oh, ow] = b[f] + sum(x_pad[n, :, window] * W[f]); the cache is what backward reads.
 
-    Shapes: x (N, C, H, W), W (F, C, KH, KW), b (F,) -> y (N, F, OH, OW)
+    Shapes: x (N, C, H, W), W (F, C, KH, KW), b (F,) -> y (N, F, OH, OW),
+    OH = (H + 2*PH - KH) // SH + 1, OW = (W + 2*PW - KW) // SW + 1
     """
     (SH, SW), (PH, PW) = stride, pad
     N, C, H, Wd = x.shape
@@ -73,16 +75,18 @@ def conv_forward(x, W, b, stride, pad):
                 for ow in range(OW):
                     window = x_pad[n, :, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW]
                     y[n, f, oh, ow] = b[f] + np.sum(window * W[f])
-    return y
+    return y, (x, W, stride, pad)
 
 
-def conv_backward(dy, x, W, stride, pad):
+def conv_backward(dy, cache, need_dx=True):
     """Each output y[n, f, oh, ow] touched one window, so its gradient flows back to it:
     dW[f] += dy * window, dx_pad[window] += dy * W[f], db[f] += dy.
 
-    Shapes: dy (N, F, OH, OW), x (N, C, H, W), W (F, C, KH, KW) -> dx, dW, db
+    need_dx=False returns None for dx (the loops compute it anyway; fast.py skips it).
+    Shapes: dy (N, F, OH, OW), cache from conv_forward -> dx (N, C, H, W) or None,
+    dW (F, C, KH, KW), db (F,)
     """
-    (SH, SW), (PH, PW) = stride, pad
+    x, W, (SH, SW), (PH, PW) = cache
     N, C, H, Wd = x.shape
     F, _, KH, KW = W.shape
     _, _, OH, OW = dy.shape
@@ -99,13 +103,16 @@ def conv_backward(dy, x, W, stride, pad):
                     dW[f] += g * x_pad[n, :, hs : hs + KH, ws : ws + KW]
                     dx_pad[n, :, hs : hs + KH, ws : ws + KW] += g * W[f]
                     db[f] += g
-    return dx_pad[:, :, PH : PH + H, PW : PW + Wd], dW, db
+    dx = dx_pad[:, :, PH : PH + H, PW : PW + Wd]
+    return (dx if need_dx else None), dW, db
 
 
-def maxpool_forward(x, kernel, stride):
-    """y[n, c, oh, ow] = max of the window starting at (oh*SH, ow*SW).
+def maxpool_forward(x, kernel, stride, training=False):
+    """y[n, c, oh, ow] = max of the window starting at (oh*SH, ow*SW); the cache keeps x.
 
-    Shapes: x (N, C, H, W) -> y (N, C, OH, OW)
+    `training` is accepted for fast.py's signature and ignored: backward finds the maxima again
+    in x (fast.py records where they were when training).
+    Shapes: x (N, C, H, W) -> y (N, C, OH, OW), OH = (H - KH) // SH + 1, OW = (W - KW) // SW + 1
     """
     (KH, KW), (SH, SW) = kernel, stride
     N, C, H, W = x.shape
@@ -116,16 +123,16 @@ def maxpool_forward(x, kernel, stride):
             for oh in range(OH):
                 for ow in range(OW):
                     y[n, c, oh, ow] = x[n, c, oh * SH : oh * SH + KH, ow * SW : ow * SW + KW].max()
-    return y
+    return y, (x, kernel, stride)
 
 
-def maxpool_backward(dy, x, kernel, stride):
+def maxpool_backward(dy, cache):
     """Only the window's maximum moved the output, so it alone receives dy.
     np.argmax returns the first maximum in row-major order, which settles ties.
 
-    Shapes: dy (N, C, OH, OW), x (N, C, H, W) -> dx (N, C, H, W)
+    Shapes: dy (N, C, OH, OW), cache from maxpool_forward -> dx (N, C, H, W)
     """
-    (KH, KW), (SH, SW) = kernel, stride
+    x, (KH, KW), (SH, SW) = cache
     N, C, OH, OW = dy.shape
     dx = np.zeros_like(x)
     for n in range(N):

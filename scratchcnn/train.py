@@ -1,7 +1,8 @@
 """Training and evaluation loops: `fit` returns a history dict, `evaluate` a confusion matrix.
 
-One optimisation step: logits = model.forward(x, training=True); (loss, dlogits) =
-softmax_cross_entropy(logits, y); model.backward(dlogits, input_grad=False); optimizer.step().
+One optimisation step: logits = net.forward(x, training=True); (loss, dlogits) =
+softmax_cross_entropy(logits, y); net.backward(dlogits, input_grad=False); optimizer.step(),
+where net = parallel.DataParallel(model) runs the model's math on both cores.
 The learning rate follows a schedule over all steps (one-cycle: Smith & Topin 2017, warm-up then
 cosine decay).
 A checkpoint (parameters, optimizer buffers, epoch, batch position, every RNG state) is written
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import data
 from .fileio import atomic_open, save_npz
+from .parallel import DataParallel
 from .losses import softmax_cross_entropy
 
 SCHEDULES = ("constant", "cosine", "onecycle")
@@ -75,10 +77,11 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     K = model.forward(data.to_input(images[:1], model.dtype)).shape[1]
     confusion = np.zeros((K, K), dtype=np.int64)
     loss_sum = 0.0
+    net = DataParallel(model)
     for i in range(0, len(images), batch_size):
         x = data.to_input(images[i : i + batch_size], model.dtype)
         y = labels[i : i + batch_size].astype(np.int64)
-        logits = model.forward(x)
+        logits = net.forward(x)
         loss, _ = softmax_cross_entropy(logits, y)
         loss_sum += loss * len(y)
         np.add.at(confusion, (y, logits.argmax(axis=1)), 1)
@@ -131,6 +134,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = epochs * steps_per_epoch
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
+    net = DataParallel(model)  # the model's steps, a batch in pieces on both cores
     out = Path(out_dir) if out_dir is not None else None
     history = {"epochs": [], "train_seconds": 0.0, "config": config}
     start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
@@ -178,7 +182,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
                 optimizer.lr = lr_at(schedule, lr, step, total_steps)
-                logits = model.forward(x, training=True)
+                logits = net.forward(x, training=True)
                 loss, dlogits = softmax_cross_entropy(logits, y)
                 if not math.isfinite(loss):
                     bar.close()
@@ -186,7 +190,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128
                         f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
                         f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
                         f"Try a smaller --lr.")
-                model.backward(dlogits, input_grad=False)
+                net.backward(dlogits, input_grad=False)
                 optimizer.step()
                 sums = [sums[0] + loss * len(y), sums[1] + int((logits.argmax(1) == y).sum()),
                         sums[2] + len(y)]

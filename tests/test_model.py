@@ -7,7 +7,6 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from scratchcnn import SGD, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_model, load_model
-from scratchcnn import model as model_module
 from scratchcnn import softmax_cross_entropy
 from scratchcnn.gradcheck import demo_model, model_gradients, relative_error
 
@@ -126,44 +125,6 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
         assert_array_equal(g, full[name], err_msg=name)
 
 
-@pytest.mark.parametrize("N", [21, 70])  # 2 pieces of 10-11 images; 4 of 17-18
-def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(monkeypatch, N):
-    model = build_model("mnist-small", dtype="float64")
-    rng = np.random.default_rng(1)
-    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
-
-    def run():
-        logits = model.forward(x)
-        dx = model.backward(softmax_cross_entropy(logits, y)[1])
-        return logits, dx, {name: g.copy() for name, _, g in model.parameters()}
-
-    monkeypatch.setattr(model_module, "SPLIT_MIN", 10**9)
-    whole = run()
-    assert model._stacks is None
-    monkeypatch.setattr(model_module, "SPLIT_MIN", 16)
-    split = run()
-    assert len(model._stacks) == (2 if N < 64 else 4)
-    assert_allclose(split[0], whole[0], rtol=1e-12)
-    assert_allclose(split[1], whole[1], rtol=1e-10, atol=1e-14)
-    for name, g in whole[2].items():
-        assert_allclose(split[2][name], g, rtol=1e-10, atol=1e-14, err_msg=name)
-    with pytest.raises(ValueError, match=rf"expected dy of shape \({N}, \.\.\.\)"):
-        model.backward(np.zeros((N - 1, 10)))
-
-
-@pytest.mark.parametrize("between", ["nothing", "a split prediction"])
-def test_split_batches_replay_their_dropout_masks_from_the_layer_state(between):
-    model = build_model("mnist-small")
-    x = np.random.default_rng(2).random((32, 1, 28, 28), dtype=np.float32)
-    state = model.rng_state()
-    first = model.forward(x, training=True)
-    model.set_rng_state(state)
-    if between == "a split prediction":
-        model.predict_proba(x)  # split over two threads too, in inference mode: draws no mask seed
-    assert_array_equal(model.forward(x, training=True), first)
-    assert not np.array_equal(model.forward(x, training=True), first)  # a new batch, new masks
-
-
 def test_tiny_network_learns_a_small_batch_to_full_accuracy():
     rng = np.random.default_rng(0)
     model = Sequential([
@@ -191,11 +152,3 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
-
-
-def test_keep_freed_memory_is_accepted_by_glibc():
-    import platform
-
-    if platform.libc_ver()[0] != "glibc":
-        pytest.skip("mallopt is glibc's; elsewhere keep_freed_memory is a no-op")
-    assert model_module.keep_freed_memory() is True

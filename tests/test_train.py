@@ -14,7 +14,7 @@ import pytest
 
 from scratchcnn import data, train
 from scratchcnn.cli import main
-from scratchcnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
+from scratchcnn.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Normalize, ReLU
 from scratchcnn.model import Sequential, load_model
 from scratchcnn.optim import SGD, Adam
 from test_data import mnist_dir_or_skip
@@ -63,10 +63,8 @@ def test_split_validation_is_disjoint_complete_and_seeded():
         train.split_validation(100, 100, seed=0)
 
 
-class FixedModel:
+class TopLeftClass(Layer):
     """Predicts the class stored in the top-left pixel, to pin evaluate's bookkeeping."""
-
-    dtype = np.dtype(np.float32)
 
     def forward(self, x, training=False):
         predicted = np.rint(x[:, 0, 0, 0] * 255).astype(int)
@@ -78,7 +76,7 @@ def test_evaluate_known_confusion_matrix():
     predicted = np.array([0, 1, 1, 1, 2, 0], dtype=np.uint8)
     images = np.zeros((6, 28, 28), np.uint8)
     images[:, 0, 0] = predicted
-    result = train.evaluate(FixedModel(), images, labels, batch_size=4)
+    result = train.evaluate(Sequential([TopLeftClass()]), images, labels, batch_size=4)
     confusion = np.array(result["confusion"])
     assert confusion.shape == (10, 10) and confusion.sum() == 6
     np.testing.assert_array_equal(confusion[:3, :3], [[1, 1, 0], [0, 2, 0], [1, 0, 1]])

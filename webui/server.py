@@ -66,10 +66,12 @@ def _one_blas_thread() -> None:
 def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str = "wsgiref") -> int:
     """Load the weights, warm up, serve until SIGINT or SIGTERM; returns the exit status."""
     from scratchcnn.model import load_model
+    from scratchcnn.parallel import configure_process
 
     if server not in bottle.server_names:
         raise ValueError(f"unknown server {server!r}; Bottle knows {sorted(bottle.server_names)}")
     _one_blas_thread()
+    configure_process()
     path = find_weights(weights)
     model = load_model(path)
     predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache

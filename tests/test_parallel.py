@@ -1,0 +1,134 @@
+"""parallel: DataParallel gives the plain model's answers, the BLAS cap, the malloc setting."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from scratchcnn import DataParallel, build_model, parallel, softmax_cross_entropy
+
+
+def _step(net, x, y, input_grad=True):
+    """forward, backward of the mean cross-entropy: (logits, dx, {name: gradient})."""
+    logits = net.forward(x)
+    dx = net.backward(softmax_cross_entropy(logits, y)[1], input_grad)
+    model = net.model if isinstance(net, DataParallel) else net
+    return logits, dx, {name: g.copy() for name, _, g in model.parameters()}
+
+
+@pytest.mark.parametrize("N", [21, 70])  # 2 pieces of 10-11 images; 4 of 17-18
+def test_a_batch_split_over_two_threads_gives_the_whole_batch_results(N):
+    model = build_model("mnist-small", dtype="float64")
+    rng = np.random.default_rng(1)
+    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
+    whole = _step(model, x, y)
+    net = DataParallel(model)
+    split = _step(net, x, y)
+    assert len(net._replicas) == (2 if N < 64 else 4)
+    assert all(r.layers[0].params is model.layers[0].params for r in net._replicas)  # shared
+    assert_allclose(split[0], whole[0], rtol=1e-12)
+    assert_allclose(split[1], whole[1], rtol=1e-10, atol=1e-14)
+    for name, g in whole[2].items():  # the replicas' gradients were added to the model's
+        assert_allclose(split[2][name], g, rtol=1e-10, atol=1e-14, err_msg=name)
+    with pytest.raises(ValueError, match=rf"expected dy of shape \({N}, \.\.\.\)"):
+        net.backward(np.zeros((N - 1, 10)))
+
+
+def test_split_backward_without_input_grad_gives_the_model_s_parameter_gradients():
+    model = build_model("mnist-small", dtype="float64")  # Normalize first: it is skipped
+    rng = np.random.default_rng(4)
+    x, y = rng.random((40, 1, 28, 28)), rng.integers(0, 10, 40)
+    _, dx, whole = _step(model, x, y, input_grad=False)
+    assert dx is None
+    _, dx, split = _step(DataParallel(model), x, y, input_grad=False)
+    assert dx is None
+    for name, g in whole.items():
+        assert_allclose(split[name], g, rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_a_small_batch_goes_straight_to_the_model():
+    model = build_model("mnist-small")
+    net = DataParallel(model)
+    x = np.random.default_rng(3).random((parallel.SPLIT_MIN - 1, 1, 28, 28), dtype=np.float32)
+    assert_array_equal(net.forward(x), model.forward(x))
+    assert net._replicas is None
+    assert_array_equal(net.predict_proba(x[:1]), model.predict_proba(x[:1]))
+
+
+def test_predict_proba_equals_the_plain_model_s_on_many_batches():
+    model = build_model("convnet", seed=2)
+    x = np.random.default_rng(5).random((150, 1, 28, 28), dtype=np.float32)  # 64 + 64 + 22
+    p = DataParallel(model).predict_proba(x)
+    assert p.shape == (150, 10) and p.dtype == np.float32
+    assert_allclose(p, model.predict_proba(x), rtol=1e-5, atol=1e-7)
+    assert_array_equal(DataParallel(model).predict(x), p.argmax(axis=1))
+
+
+def test_data_parallel_rejects_what_the_model_rejects():
+    with pytest.raises(ValueError, match="expected a Sequential"):
+        DataParallel(object())
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\), got \(32, 28, 28\)"):
+        DataParallel(build_model("convnet")).forward(np.zeros((32, 28, 28), np.float32))
+
+
+@pytest.mark.parametrize("between", ["nothing", "a split prediction"])
+def test_split_batches_replay_their_dropout_masks_from_the_layer_state(between):
+    model = build_model("mnist-small")
+    net = DataParallel(model)
+    x = np.random.default_rng(2).random((32, 1, 28, 28), dtype=np.float32)
+    state = model.rng_state()
+    first = net.forward(x, training=True)
+    assert len(net._replicas) == 2
+    model.set_rng_state(state)
+    if between == "a split prediction":
+        net.predict_proba(x)  # split over two threads too, in inference mode: draws no mask seed
+    assert_array_equal(net.forward(x, training=True), first)
+    assert not np.array_equal(net.forward(x, training=True), first)  # a new batch, new masks
+
+
+def test_blas_limit_caps_threads_and_the_last_block_out_restores_them():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "no BLAS library found"
+    with parallel.blas_limit():
+        assert blas_threads() == [parallel.BLAS_THREADS] * len(before)
+        with parallel.blas_limit():  # a concurrent caller shares the limit
+            pass
+        assert blas_threads() == [parallel.BLAS_THREADS] * len(before)
+    assert blas_threads() == before
+
+
+def _fresh_python(script: str, **env) -> dict:
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_library_changes_no_process_setting():
+    r = _fresh_python(
+        "import json, threading\n"
+        "import scratchcnn, scratchcnn.preprocess, scratchcnn.train, webui.app\n"
+        "from scratchcnn import parallel\n"
+        "print(json.dumps({'malloc_tuned': parallel.malloc_tuned,\n"
+        "                  'threads': threading.active_count(), 'helper': parallel._helper is None}))")
+    assert r == {"malloc_tuned": False, "threads": 1, "helper": True}
+
+
+def test_configure_process_keeps_freed_memory_unless_told_not_to():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's; elsewhere keep_freed_memory is a no-op")
+    script = ("import json; from scratchcnn import parallel\n"
+              "print(json.dumps([parallel.configure_process(), parallel.malloc_tuned]))")
+    assert _fresh_python(script) == [True, True]
+    assert _fresh_python(script, SCRATCHCNN_KEEP_FREED_MEMORY="0") == [False, False]
