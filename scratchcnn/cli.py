@@ -105,7 +105,7 @@ def _cmd_train(args) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
             augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
-            command=shlex.join(["scratchcnn", *args.argv]))
+            command=shlex.join(["scratchcnn", *args.argv]), data_name=args.data)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -123,17 +123,16 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     import json
 
-    from .data import load_mnist
     from .model import load_model
-    from .train import batch1_forward_ms, evaluate, format_report, write_model_card
+    from .train import batch1_forward_ms, evaluate, format_report, load_training_data, write_model_card
 
     if args.weights is None:
         from .zoo import find_weights
 
         args.weights = find_weights()
     model = load_model(args.weights)
-    result = evaluate(model, *load_mnist("test", args.data_dir))
-    result.update(weights=str(args.weights), num_params=int(model.num_params()),
+    result = evaluate(model, *load_training_data(model.reads, "test", args.data_dir))
+    result.update(reads=model.reads, weights=str(args.weights), num_params=int(model.num_params()),
                   batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
     if args.card:
         write_model_card(args.weights, result)
@@ -174,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the drawing web app on the shipped (or given) weights")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
+    p.add_argument("--weights", action="append",
+                   help="a saved .npz model, served under what it reads (digits or shapes); "
+                        "repeat for both (default: every shipped model)")
     p.add_argument("--server", default="wsgiref",
                    help="any server Bottle supports, e.g. waitress or cheroot (default: wsgiref)")
     p.set_defaults(func=_cmd_serve)
@@ -220,13 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=int, default=5000,
                    help="training images held out for validation (default: 5000)")
-    p.add_argument("--train-limit", type=int, help="train on only the first N training images")
+    p.add_argument("--data", choices=("mnist", "shapes"),
+                   help="training data (default: what the model reads; shapes-small reads shapes)")
+    p.add_argument("--train-limit", type=int, help="train on only the first N training images "
+                   "(shapes: draw N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
+    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix "
+                       "(MNIST test set, or 6,000 generated test shapes for a shapes model)")
     p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import signal
 import socket
 import socketserver
@@ -27,7 +28,7 @@ import numpy as np
 
 from scratchcnn.preprocess import render_strokes
 
-from scratchcnn.zoo import find_weights, load_model_card
+from scratchcnn.zoo import find_weights, load_model_card, shipped_weights
 
 from .app import create_app, predict_drawing
 
@@ -63,19 +64,46 @@ def _one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str = "wsgiref") -> int:
-    """Load the weights, warm up, serve until SIGINT or SIGTERM; returns the exit status."""
+def load_served(weights=None) -> dict:
+    """{name: (model, card)} to serve: each file in `weights` (a path or a list of them), named
+    by what its model reads, else every shipped model (weights/digits/, weights/shapes/) and
+    $SCRATCHCNN_WEIGHTS in place of the shipped digits. Values are (model, card, path)."""
     from scratchcnn.model import load_model
+
+    if weights is None or weights == []:
+        paths = shipped_weights()
+        if os.environ.get("SCRATCHCNN_WEIGHTS"):
+            paths["digits"] = find_weights()
+        if not paths:
+            find_weights()  # raises the FileNotFoundError that names --weights
+        paths = list(paths.values())
+    else:
+        paths = [find_weights(w) for w in ([weights] if isinstance(weights, (str, os.PathLike))
+                                           else weights)]
+    served = {}
+    for path in paths:
+        model = load_model(path)
+        if model.reads in served:
+            raise ValueError(f"two models that read {model.reads}: {served[model.reads][2]} and "
+                             f"{path}; pass one --weights per kind (digits, shapes)")
+        served[model.reads] = (model, load_model_card(path), path)
+    return served
+
+
+def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str = "wsgiref") -> int:
+    """Load the weights (every shipped model unless given), warm up, serve until SIGINT or
+    SIGTERM; returns the exit status."""
     from scratchcnn.parallel import configure_process
 
     if server not in bottle.server_names:
         raise ValueError(f"unknown server {server!r}; Bottle knows {sorted(bottle.server_names)}")
     _one_blas_thread()
     configure_process()
-    path = find_weights(weights)
-    model = load_model(path)
-    predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
-    app = create_app(model, load_model_card(path))
+    served = load_served(weights)
+    for model, _, _ in served.values():
+        predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
+    app = create_app({name: (model, card) for name, (model, card, _) in served.items()})
+    path = ", ".join(f"{name} {p}" for name, (_, _, p) in served.items())
 
     def announce(bound_port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
