@@ -1,6 +1,8 @@
 """Command line: `scratchcnn <command>` (the same as `python -m scratchcnn <command>`).
 
-Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`.
+Each command is a `_cmd_<name>(args) -> int` function registered in `build_parser`. The
+long-running ones (train, bench, serve) apply parallel.configure_process() (the malloc setting)
+first: a process setting belongs to the program, never to an import of the library.
 """
 
 import argparse
@@ -9,6 +11,7 @@ import sys
 import numpy as np
 
 from . import __version__
+from .train import DEFAULTS, SCHEDULES
 
 
 def _cmd_summary(args) -> int:
@@ -55,12 +58,17 @@ def _cmd_gradcheck(args) -> int:
 def _cmd_serve(args) -> int:
     from webui.server import serve
 
+    from .parallel import configure_process
+
+    configure_process()
     return serve(args.weights, args.host, args.port, args.server)
 
 
 def _cmd_bench(args) -> int:
     from .bench import main
+    from .parallel import configure_process
 
+    configure_process()
     return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
 
 
@@ -205,26 +213,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=20.0, help="seconds per network request")
     p.set_defaults(func=_cmd_fetch_mnist)
 
+    d = DEFAULTS
     p = sub.add_parser("train", help="train a model-zoo network on MNIST, with checkpoints")
-    p.add_argument("--model", default="mnist-small", help="a model-zoo name (default: mnist-small)")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD (Nesterov) momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", choices=("onecycle", "cosine", "constant"), default="onecycle")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random shift/rotation/scale per batch (default: on)")
-    p.add_argument("--elastic", type=float, default=0.0,
-                   help="elastic distortion strength in pixels (default: 0, off; Simard: 34)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-size", type=int, default=5000,
-                   help="training images held out for validation (default: 5000)")
+    p.add_argument("--model", default=d["model"], help="a model-zoo name (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="default: %(default)s")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="default: %(default)s")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"],
+                   help="%(choices)s (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (default: %(default)g)")
+    p.add_argument("--momentum", type=float, default=d["momentum"],
+                   help="SGD (Nesterov) momentum (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="default: %(default)s")
+    p.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"],
+                   help="learning-rate schedule over all steps: %(choices)s (default: %(default)s)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
+                   help="random shift/rotation/scale per batch (default: %(default)s)")
+    p.add_argument("--elastic", type=float, default=d["elastic"],
+                   help="elastic distortion strength in pixels (default: %(default)s, off; Simard: 34)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
+    p.add_argument("--val-size", type=int, default=d["val_size"],
+                   help="training images held out for validation (default: %(default)s)")
     p.add_argument("--data", choices=("mnist", "shapes"),
                    help="training data (default: what the model reads; shapes-small reads shapes)")
-    p.add_argument("--train-limit", type=int, help="train on only the first N training images "
-                   "(shapes: draw N training drawings, default 48,000)")
+    p.add_argument("--train-limit", type=int, default=d["train_limit"],
+                   help="train on only the first N training images (default: all; shapes: draw "
+                        "N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")

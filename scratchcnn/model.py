@@ -218,6 +218,10 @@ def load_model(path) -> Sequential:
         config = json.loads(str(arrays.pop(ARCH_KEY)))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: architecture is not valid JSON ({e})") from e
+    version = config.get("version", FORMAT_VERSION) if isinstance(config, dict) else FORMAT_VERSION
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path}: model format version {version!r}; this scratchcnn reads versions "
+                         f"up to {FORMAT_VERSION} (a newer scratchcnn wrote the file?)")
     model = Sequential.from_config(config)
     try:
         model.load_state_dict(arrays)

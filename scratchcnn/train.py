@@ -11,7 +11,6 @@ atomically at each epoch end and on Ctrl-C, so `resume=True` continues bit for b
 
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data
+from . import data, env
 from .fileio import atomic_open, save_npz
 from .parallel import DataParallel
 from .losses import softmax_cross_entropy
@@ -28,9 +27,14 @@ from .losses import softmax_cross_entropy
 SCHEDULES = ("constant", "cosine", "onecycle")
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.jsonl"
-# Thread settings change speed a lot on a shared machine, so a run records the ones that were set.
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# The training defaults every caller reads: `scratchcnn train`'s flags, fit's and train_run's
+# keyword defaults, the bench's trainer epoch and the notebooks. "augment": the random shift,
+# rotation and scale of data.augment, plus an elastic field when "elastic" > 0.
+DEFAULTS = {
+    "model": "mnist-small", "epochs": 12, "batch_size": 128, "optimizer": "adam", "lr": 3e-3,
+    "momentum": 0.9, "weight_decay": 0.0, "schedule": "onecycle", "augment": True,
+    "elastic": 0.0, "seed": 0, "val_size": 5000, "train_limit": None,
+}
 
 
 class TrainingDiverged(RuntimeError):
@@ -111,9 +115,16 @@ def load_checkpoint(path):
     return model_state, optim_state, (perm if perm.size else None), meta
 
 
-def fit(model, optimizer, train, val=None, *, epochs: int, batch_size: int = 128,
-        lr: float = 1e-3, schedule: str = "onecycle", augment: dict | None = None, seed: int = 0,
-        out_dir=None, resume: bool = False, on_step=None, config: dict | None = None) -> dict:
+def augment_settings(augment: bool, elastic: float) -> dict | None:
+    """The keyword arguments fit passes to data.augment for these flags (None: no augmentation)."""
+    return {"elastic": elastic} if augment else None
+
+
+def fit(model, optimizer, train, val=None, *, epochs: int,
+        batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
+        schedule: str = DEFAULTS["schedule"], augment: dict | None = None,
+        seed: int = DEFAULTS["seed"], out_dir=None, resume: bool = False, on_step=None,
+        config: dict | None = None) -> dict:
     """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
 
     augment: keyword arguments for data.augment (None: no augmentation). With out_dir, every
@@ -266,21 +277,24 @@ def load_training_data(reads: str, split: str, data_dir=None, n: int | None = No
     return data.load_mnist(split, data_dir)
 
 
-def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimizer: str,
-              lr: float, momentum: float, weight_decay: float, schedule: str, augment: bool,
-              elastic: float, seed: int, val_size: int, train_limit: int | None, data_dir,
-              resume: bool, command: str, data_name: str | None = None) -> dict:
+def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str,
+              epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"],
+              optimizer: str = DEFAULTS["optimizer"], lr: float = DEFAULTS["lr"],
+              momentum: float = DEFAULTS["momentum"],
+              weight_decay: float = DEFAULTS["weight_decay"],
+              schedule: str = DEFAULTS["schedule"], augment: bool = DEFAULTS["augment"],
+              elastic: float = DEFAULTS["elastic"], seed: int = DEFAULTS["seed"],
+              val_size: int = DEFAULTS["val_size"],
+              train_limit: int | None = DEFAULTS["train_limit"], data_dir=None,
+              resume: bool = False, data_name: str | None = None) -> dict:
     """Load the model's data, hold out val_size images, fit, save <out>/<model>.npz and train.json.
 
     data_name: "mnist" or "shapes" (default: what the model reads). MNIST holds val_size of its
     training images out; shapes draws a separate validation set of val_size drawings and a
     training set of train_limit drawings (default 48,000).
+    out_dir defaults to runs/<model>; `command` is recorded as the command that made the weights.
     Returns the training record that train.json holds (the test set is not touched here).
     """
-    import platform
-    from importlib.metadata import version
-
-    from . import __version__
     from .zoo import build_model
 
     wall0 = time.perf_counter()
@@ -303,31 +317,29 @@ def train_run(model_name: str, out_dir, *, epochs: int, batch_size: int, optimiz
             train_idx = train_idx[:train_limit]
         val_images, val_labels = images, labels
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    out = Path(out_dir)
+    out = Path(out_dir if out_dir is not None else f"runs/{model_name}")
     out.mkdir(parents=True, exist_ok=True)
     config = {"model": model_name, "data": "shapes" if reads == "shapes" else "mnist",
               "optimizer": optimizer, "momentum": momentum,
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
     history = fit(model, opt, (images[train_idx], labels[train_idx]),
                   (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
-                  batch_size=batch_size, lr=lr, schedule=schedule, augment={"elastic": elastic} if augment else None,
+                  batch_size=batch_size, lr=lr, schedule=schedule,
+                  augment=augment_settings(augment, elastic),
                   seed=seed, out_dir=out, resume=resume, config=config)
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
-    env = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}
+    variables = env.env_vars()
     record = {
-        "model": model_name, "weights": weights.name, "environment": env,
-        "command": " ".join([*(f"{k}={v}" for k, v in env.items()), command]),
+        "model": model_name, "weights": weights.name, "environment": variables,
+        "command": " ".join([*(f"{k}={v}" for k, v in variables.items()), command]),
         "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
         "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
         "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
         "config": history["config"], "history": history["epochs"],
-        "versions": {"scratchcnn": __version__, "numpy": np.__version__,
-                     "numba": version("numba"), "python": platform.python_version()},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+        "versions": env.versions(), "machine": env.machine(),
     }
     with atomic_open(out / "train.json", "w") as f:
         json.dump(record, f, indent=1)
@@ -380,7 +392,7 @@ def write_model_card(weights, result: dict) -> dict:
         "per_class_accuracy": result["per_class_accuracy"], "confusion": result["confusion"],
         "classes": result.get("classes"), "reads": result.get("reads", "digits"),
         "batch1_forward_ms": result["batch1_forward_ms"], "num_params": result["num_params"],
-        "environment": {k: os.environ[k] for k in THREAD_VARS if k in os.environ},
+        "environment": env.env_vars(),
         "training": record,
     }
     with atomic_open(weights.parent / "metrics.json", "w") as f:

@@ -67,6 +67,25 @@ def test_load_refuses_file_not_matching_its_architecture(tmp_path, change, messa
         load_model(tmp_path / "bad.npz")
 
 
+def _with_version(version):
+    def change(arrays):
+        config = json.loads(str(arrays["__architecture__"]))
+        arrays["__architecture__"] = np.array(json.dumps({**config, "version": version}))
+    return change
+
+
+def test_load_refuses_a_newer_format_version_naming_the_file_and_both_versions(tmp_path):
+    from scratchcnn.model import FORMAT_VERSION
+
+    build_model("convnet").save(tmp_path / "good.npz")
+    _rewrite(tmp_path / "good.npz", tmp_path / "new.npz", _with_version(FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match=rf"new.npz: model format version {FORMAT_VERSION + 1}; "
+                                         rf"this scratchcnn reads versions up to {FORMAT_VERSION}"):
+        load_model(tmp_path / "new.npz")
+    _rewrite(tmp_path / "good.npz", tmp_path / "same.npz", _with_version(FORMAT_VERSION))
+    assert load_model(tmp_path / "same.npz").num_params() == build_model("convnet").num_params()
+
+
 def test_saved_file_reads_without_pickles(tmp_path):
     build_model("convnet").save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:  # raises on any pickled entry

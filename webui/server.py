@@ -48,19 +48,12 @@ def _raise_interrupt(signum, frame):
 
 
 def _one_blas_thread() -> None:
-    """Run BLAS single-threaded: a request is one image, so the small matrix products gain
-    nothing from threads, and handing work to them (on a shared 2-core machine) cost 4-12 ms
-    a request against 0.8 ms in one thread. Each request still has its own server thread (JSON,
+    """Run BLAS single-threaded: a request is one image, whose small matrix products gain nothing
+    from BLAS's threads (README, Speed). Each request still has its own server thread (JSON,
     base64 and preprocessing overlap); the model itself runs one forward at a time (app.py).
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print(
-            "scratchcnn: threadpoolctl is missing; set OPENBLAS_NUM_THREADS=1 for lower latency",
-            file=sys.stderr,
-        )
-        return
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(limits=1, user_api="blas")
 
 
@@ -93,12 +86,10 @@ def load_served(weights=None) -> dict:
 def serve(weights=None, host: str = "127.0.0.1", port: int = 8000, server: str = "wsgiref") -> int:
     """Load the weights (every shipped model unless given), warm up, serve until SIGINT or
     SIGTERM; returns the exit status."""
-    from scratchcnn.parallel import configure_process
 
     if server not in bottle.server_names:
         raise ValueError(f"unknown server {server!r}; Bottle knows {sorted(bottle.server_names)}")
     _one_blas_thread()
-    configure_process()
     served = load_served(weights)
     for model, _, _ in served.values():
         predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
