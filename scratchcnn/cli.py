@@ -139,7 +139,10 @@ def _cmd_evaluate(args) -> int:
 
         args.weights = find_weights()
     model = load_model(args.weights)
-    result = evaluate(model, *load_training_data(model.reads, "test", args.data_dir))
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    images, labels = load_training_data(model.reads, "test", args.data_dir, args.limit)
+    result = evaluate(model, images[: args.limit], labels[: args.limit])
     result.update(reads=model.reads, weights=str(args.weights), num_params=int(model.num_params()),
                   batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
     if args.card:
@@ -248,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--limit", type=int, help="evaluate on the first N test images only")
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.set_defaults(func=_cmd_evaluate)

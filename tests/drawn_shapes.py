@@ -138,9 +138,11 @@ def place(strokes, left, top, width, height):
     return [[(left + x * width, top + y * height) for x, y in s] for s in strokes]
 
 
-def person_drawing(label: str, way: int, rng: np.random.Generator, canvas: int = 280):
-    """(strokes in canvas pixels, brush): way `way` of DRAWN[label], placed and warped at random."""
-    strokes = DRAWN[label][way]
+def person_drawing(label: str, way: int, rng: np.random.Generator, canvas: int = 280,
+                   strokes=None):
+    """(strokes in canvas pixels, brush): way `way` of DRAWN[label] (or the unit-box `strokes`
+    given), placed and warped at random."""
+    strokes = DRAWN[label][way] if strokes is None else strokes
     brush = float(rng.choice([6, 10, 14, 18, 24, 30]))
     side = rng.uniform(110, canvas - 2 * brush - 4)
     aspect = math.exp(rng.normal(0, 0.1))
