@@ -159,10 +159,10 @@ class DataParallel:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """model.forward(x, training); a batch of SPLIT_MIN+ images runs in pieces on two threads."""
         model = self.model
-        model._check_input(x)
         self._replicas = None
-        if len(x) < SPLIT_MIN:  # one thread of ours: BLAS may use the other core
-            return model.forward(x, training)
+        if not isinstance(x, np.ndarray) or x.ndim == 0 or len(x) < SPLIT_MIN:
+            return model.forward(x, training)  # one thread of ours: BLAS may use the other core
+        model._check_input(x)
         self._bounds = _pieces(len(x))
         self._replicas = [model] + [
             Sequential([layer.twin(training) for layer in model.layers], model.input_shape)

@@ -71,8 +71,12 @@ def test_predict_proba_equals_the_plain_model_s_on_many_batches():
 def test_data_parallel_rejects_what_the_model_rejects():
     with pytest.raises(ValueError, match="expected a Sequential"):
         DataParallel(object())
+    net = DataParallel(build_model("convnet"))
     with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\), got \(32, 28, 28\)"):
-        DataParallel(build_model("convnet")).forward(np.zeros((32, 28, 28), np.float32))
+        net.forward(np.zeros((32, 28, 28), np.float32))  # split size, checked before splitting
+    for x in ([0.0] * 32, np.float32(0)):  # not a batch: the model's own message
+        with pytest.raises(ValueError, match=r"model expected a float32 array|got \(\)"):
+            net.forward(x)
 
 
 @pytest.mark.parametrize("between", ["nothing", "a split prediction"])
