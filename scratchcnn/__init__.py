@@ -10,7 +10,7 @@ setting.
 __version__ = "0.1.0"
 
 from . import gradcheck, losses, optim
-from .layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Normalize, ReLU
+from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Normalize, ReLU
 from .losses import softmax_cross_entropy
 from .model import Sequential, load_model
 from .optim import SGD, Adam
@@ -18,7 +18,8 @@ from .parallel import DataParallel
 from .zoo import build_model
 
 __all__ = [
-    "Adam", "Conv2D", "DataParallel", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D",
-    "Normalize", "ReLU", "SGD", "Sequential", "build_model", "gradcheck", "load_model", "losses", "optim",
+    "Adam", "BatchNorm1D", "BatchNorm2D", "Conv2D", "DataParallel", "Dense", "Dropout", "Flatten",
+    "Layer", "MaxPool2D", "Normalize", "ReLU", "SGD", "Sequential", "build_model", "gradcheck",
+    "load_model", "losses", "optim",
     "softmax_cross_entropy", "__version__",
 ]

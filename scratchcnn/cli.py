@@ -45,10 +45,10 @@ def _cmd_gradcheck(args) -> int:
           "(float64, central differences, h=1e-6)")
 
     print(f"\n{'fast vs naive':<{width}}  {'input':<14}  {'max rel diff':>11}  {'worst':<6}")
-    for label, layer, x, _ in demo_cases(args.seed):
+    for label, layer, x, training in demo_cases(args.seed):
         if "[fast]" in label:
             for dtype in (np.float32, np.float64):
-                diffs = fast_vs_naive(layer.astype(dtype), x.astype(dtype))
+                diffs = fast_vs_naive(layer.astype(dtype), x.astype(dtype), training=training)
                 worst = max(diffs, key=diffs.get)
                 name = label.replace("[fast]", f"[{np.dtype(dtype).name}]")
                 print(f"{name:<{width}}  {str(x.shape):<14}  {diffs[worst]:>11.2e}  {worst:<6}")
@@ -243,7 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <out>/checkpoint.npz: an interrupted run where it stopped "
+                   "(same settings), or a finished run for more epochs with a larger --epochs N; "
+                   "the added epochs run --schedule again from --lr (a warm restart; pass a "
+                   "smaller --lr to fine-tune), and train.json lists the resume beside the "
+                   "command that made the run")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix "

@@ -1,4 +1,5 @@
-"""The fast versions of reference.py's convolution and pooling ops: same names, same signatures.
+"""The fast versions of reference.py's convolution, pooling and batch-norm ops: same names and
+signatures.
 
 Read the two files side by side (as CS231n's layers.py beside fast_layers.py): each function
 here returns what its namesake there returns, and tests/test_fast.py checks that they agree.
@@ -12,6 +13,8 @@ What differs is how the work is done:
   The products run on BLAS (NumPy's matmul); im2col and col2im are Numba kernels.
 - Max-pooling records where each window's maximum was (when training) so backward only routes
   dy there; a 2x2 window moved by 2 has a kernel of its own.
+- Batch norm runs per channel in Numba loops over an (N, C, P) view, summing in float64; the
+  backward recomputes x_hat from x instead of keeping it.
 
 Everything in this file exists to be fast: the choices between equivalent orders of the same
 products are special cases with one comment each, measured by `scratchcnn bench`.
@@ -109,3 +112,38 @@ def maxpool_backward(dy, cache):
     if argmax is None:
         argmax = _pool(x, kernel, stride, record=True)[1]
     return kernels.maxpool_backward(np.ascontiguousarray(dy), argmax, *x_shape[2:])
+
+
+def _as_npc(a: np.ndarray) -> np.ndarray:
+    """(N, C) or (N, C, H, W) viewed as (N, C, P), C-contiguous, P = 1 or H*W."""
+    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def batch_moments(x):
+    """Per-channel mean and biased variance over every axis but axis 1 (kernels.batch_moments).
+
+    Shapes: x (N, C) or (N, C, H, W) -> mean (C,), var (C,)
+    """
+    return kernels.batch_moments(_as_npc(x))
+
+
+def batchnorm_forward(x, gamma, beta, mean, var, eps, training):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta; see reference.batchnorm_forward.
+
+    The cache keeps x itself (no copy) instead of x_hat: the backward recomputes x_hat.
+    Shapes: x (N, C) or (N, C, H, W), gamma, beta, mean, var (C,) -> y like x
+    """
+    x3 = _as_npc(x)  # (N, C, P)
+    inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
+    y = kernels.batchnorm_forward(x3, gamma, beta, mean, inv_std)
+    return y.reshape(x.shape), (x3, gamma, mean, inv_std, training)
+
+
+def batchnorm_backward(dy, cache):
+    """dx, dgamma, dbeta; the derivation is in reference.batchnorm_backward.
+
+    Shapes: dy like x -> dx like x, dgamma (C,), dbeta (C,)
+    """
+    x3, gamma, mean, inv_std, training = cache
+    dx, dgamma, dbeta = kernels.batchnorm_backward(_as_npc(dy), x3, gamma, mean, inv_std, training)
+    return dx.reshape(dy.shape), dgamma, dbeta

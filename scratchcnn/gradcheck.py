@@ -111,16 +111,25 @@ def check_model(model, x: np.ndarray, labels: np.ndarray, h: float = 1e-6,
 def demo_cases(seed: int = 0) -> list[tuple[str, object, np.ndarray, bool]]:
     """One small (label, layer, x, training) case per layer and implementation, with inputs kept
     away from kinks: ReLU inputs at least 0.1 from zero, max-pool windows without near-ties."""
-    from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
+    from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 2, 7, 7))
     distinct = rng.permutation(2 * 2 * 7 * 7).reshape(2, 2, 7, 7) * 0.1  # gaps of 0.1 >> h
     away = np.sign(x) * (0.1 + np.abs(x))
+    # batch norm gets its own input: with x itself (the numbers the upstream gradient is drawn
+    # from, seed for seed), dL/dx would be about 0, as x_hat is nearly proportional to x
+    shifted = rng.standard_normal((2, 2, 7, 7)) * 1.5 + 0.5
     cases = []
     for impl in ("naive", "fast"):
         cases.append((f"Conv2D 3x3 s2 p1 [{impl}]", Conv2D(2, 3, 3, 2, 1, impl, rng=rng), x, False))
         cases.append((f"MaxPool2D 3 s2 [{impl}]", MaxPool2D(3, 2, impl), distinct, False))
+        for training in (True, False):
+            mode = "training" if training else "inference"
+            cases.append((f"BatchNorm2D {mode} [{impl}]", BatchNorm2D(2, impl=impl), shifted,
+                          training))
+            cases.append((f"BatchNorm1D {mode} [{impl}]", BatchNorm1D(14, impl=impl),
+                          shifted.reshape(4, 49)[:, :14], training))
     cases += [
         ("ReLU", ReLU(), away, False),
         ("Flatten", Flatten(), x, False),
@@ -146,11 +155,11 @@ def demo_model(seed: int = 0, impl: str = "fast"):
     return model, x, np.array([0, 2])
 
 
-def fast_vs_naive(layer, x: np.ndarray, seed: int = 0) -> dict[str, float]:
+def fast_vs_naive(layer, x: np.ndarray, seed: int = 0, training: bool = False) -> dict[str, float]:
     """Relative differences between a layer's fast and naive paths: y, dx and every gradient."""
     fast, naive = copy.deepcopy(layer), copy.deepcopy(layer)
     fast.impl, naive.impl = "fast", "naive"
-    y_fast, y_naive = fast.forward(x), naive.forward(x)
+    y_fast, y_naive = fast.forward(x, training), naive.forward(x, training)
     dy = np.random.default_rng(seed).standard_normal(y_fast.shape).astype(x.dtype)
     out = {"y": relative_error(y_fast, y_naive), "x": relative_error(fast.backward(dy), naive.backward(dy))}
     return out | {k: relative_error(fast.grads[k], naive.grads[k]) for k in fast.grads}

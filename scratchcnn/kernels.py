@@ -1,4 +1,5 @@
-"""Numba kernels for the fast path (fast.py): im2col / col2im, max-pooling, and speed helpers.
+"""Numba kernels for the fast path (fast.py): im2col / col2im, max-pooling, batch norm, and
+speed helpers.
 
 The im2col layout, defined here once for the whole package: one column per receptive field,
 
@@ -322,3 +323,94 @@ def render_polylines(points, stroke_ends, height, width, brush):
                         ink[row, col] = 255
         start = end
     return ink
+
+
+@njit(cache=True, nogil=True)
+def _channel_sums(acc):
+    """sum over p of acc[c, p], per channel: the last step of the sums below. (C, P) -> (C,)"""
+    C, P = acc.shape
+    out = np.zeros(C, dtype=np.float64)
+    for c in range(C):
+        for p in range(P):
+            out[c] += acc[c, p]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def batch_moments(x):
+    """Per-channel mean and biased variance, as reference.batch_moments: two passes (the mean,
+    then squared deviations from it: no cancellation as in sum(x^2) - M * mean^2).
+
+    Sums run in float64, first into one slot per (c, p) over the batch, then over p: adding
+    into a row of slots vectorises, where one running total per channel would be a chain of
+    dependent additions (the compiler may not reorder float sums).
+    Shapes: x (N, C, P) C-contiguous -> mean (C,), var (C,) in x's dtype
+    """
+    N, C, P = x.shape
+    acc = np.zeros((C, P), dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            for p in range(P):
+                acc[c, p] += x[n, c, p]
+    M = N * P
+    mean = _channel_sums(acc) / M
+    acc[:] = 0
+    for n in range(N):
+        for c in range(C):
+            m = mean[c]
+            for p in range(P):
+                d = x[n, c, p] - m
+                acc[c, p] += d * d
+    return mean.astype(x.dtype), (_channel_sums(acc) / M).astype(x.dtype)
+
+
+@njit(cache=True, nogil=True)
+def batchnorm_forward(x, gamma, beta, mean, inv_std):
+    """y = gamma * (x - mean) * inv_std + beta per channel, as reference.batchnorm_forward,
+    without keeping x_hat (the backward recomputes it from x: one array less to write).
+
+    Shapes: x (N, C, P) C-contiguous; gamma, beta, mean, inv_std (C,) -> y (N, C, P)
+    """
+    N, C, P = x.shape
+    y = np.empty_like(x)
+    for n in range(N):
+        for c in range(C):
+            m, s, g, b = mean[c], inv_std[c], gamma[c], beta[c]
+            for p in range(P):
+                y[n, c, p] = g * ((x[n, c, p] - m) * s) + b
+    return y
+
+
+@njit(cache=True, nogil=True)
+def batchnorm_backward(dy, x, gamma, mean, inv_std, training):
+    """dx, dgamma, dbeta as reference.batchnorm_backward, x_hat recomputed from x; the sums in
+    float64 slots per (c, p), as in batch_moments.
+
+    Shapes: dy, x (N, C, P) C-contiguous; gamma, mean, inv_std (C,) -> dx (N, C, P), (C,), (C,)
+    """
+    N, C, P = dy.shape
+    acc_b = np.zeros((C, P), dtype=np.float64)
+    acc_g = np.zeros((C, P), dtype=np.float64)
+    for n in range(N):
+        for c in range(C):
+            m, s = mean[c], inv_std[c]
+            for p in range(P):
+                g = dy[n, c, p]
+                acc_b[c, p] += g
+                acc_g[c, p] += g * ((x[n, c, p] - m) * s)
+    dbeta, dgamma = _channel_sums(acc_b), _channel_sums(acc_g)
+    M = N * P
+    mean_b, mean_g = (dbeta / M).astype(dy.dtype), (dgamma / M).astype(dy.dtype)
+    dx = np.empty_like(dy)
+    for n in range(N):
+        for c in range(C):
+            m, s = mean[c], inv_std[c]
+            k = gamma[c] * s
+            if training:
+                b, g = mean_b[c], mean_g[c]
+                for p in range(P):
+                    dx[n, c, p] = k * (dy[n, c, p] - b - (x[n, c, p] - m) * s * g)
+            else:
+                for p in range(P):
+                    dx[n, c, p] = k * dy[n, c, p]
+    return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)

@@ -4,10 +4,12 @@ Contract (see DEVELOPERS.md): `forward(x, training=False) -> y` keeps what backw
 `self._cache`; `backward(dy) -> dx` reads it, overwrites `self.grads[k]` and returns dL/dx
 (`backward(dy, need_dx=False)` may skip dL/dx and return None: a network's first layer needs
 only its parameter gradients).
-`params` and `grads` are dicts with the same keys, shapes and dtypes. Conv2D and MaxPool2D take
-`impl="fast"` (fast.py: im2col + BLAS + Numba kernels) or `impl="naive"` (reference.py's loops):
-the layer keeps the bookkeeping (parameters, cache, validation) and picks the module of functions
-in one line, `ops = fast if self.impl == "fast" else reference`.
+`params` and `grads` are dicts with the same keys, shapes and dtypes. `buffers` holds arrays a
+layer keeps that are not learned by gradient (BatchNorm's running statistics): saved with the
+model, never seen by the optimiser or weight decay. Conv2D, MaxPool2D and the BatchNorm layers
+take `impl="fast"` (fast.py: im2col + BLAS + Numba kernels) or `impl="naive"` (reference.py's
+loops): the layer keeps the bookkeeping (parameters, cache, validation) and picks the module of
+functions in one line, `ops = fast if self.impl == "fast" else reference`.
 """
 
 import copy
@@ -68,6 +70,7 @@ class Layer:
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}  # state not trained by gradient, e.g. running means
         self._cache = None
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -84,17 +87,26 @@ class Layer:
         keeps its own cache and gradients. parallel.DataParallel runs the pieces of a batch after
         the first through twins, half of them on a second thread, then adds their gradients to
         the layer's. `training` says which kind of forward the twin will run; a layer whose
-        forward draws randomness or keeps running statistics overrides this (see Dropout)."""
+        forward draws randomness or keeps running statistics overrides this (see Dropout,
+        BatchNorm)."""
         other = copy.copy(self)
         other.grads, other._cache = {}, None
         return other
 
+    def merge_twins(self, twins: list["Layer"]) -> None:
+        """Called after a split forward with the twins that ran the other pieces, in piece order,
+        once both threads are done: fold in what the twins computed besides gradients (which
+        DataParallel adds itself). Most layers have nothing to fold; BatchNorm merges its pieces'
+        batch statistics into one update of its running statistics."""
+
     def astype(self, dtype) -> "Layer":
-        """Cast parameters and gradients in place (float64 for gradient checks)."""
+        """Cast parameters, gradients and buffers in place (float64 for gradient checks)."""
         dtype = _check_dtype(dtype)
         for k in self.params:
             self.params[k] = self.params[k].astype(dtype)
             self.grads[k] = np.zeros_like(self.params[k])
+        for k in self.buffers:
+            self.buffers[k] = self.buffers[k].astype(dtype)
         if hasattr(self, "dtype"):
             self.dtype = dtype
         return self
@@ -383,4 +395,131 @@ class Normalize(Layer):
         return dy * dy.dtype.type(1.0 / self.std)
 
 
-LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Flatten, Dense, Dropout, Normalize)}
+class _BatchNorm(Layer):
+    """Batch normalisation (Ioffe & Szegedy 2015), per channel c over every other axis:
+    y = gamma[c] * (x - mean[c]) / sqrt(var[c] + eps) + beta[c].
+
+    Training normalises with the batch's own mean and biased variance and moves the running
+    statistics towards them: running = (1 - momentum) * running + momentum * batch, with the
+    unbiased variance (M / (M - 1), M values per channel), as PyTorch does. Inference normalises
+    with the running statistics. gamma and beta are parameters; running_mean and running_var are
+    buffers. The math and the backward's derivation: reference.batchnorm_forward / _backward.
+
+    A batch split into pieces on two threads (parallel.DataParallel, through twins) is normalised
+    piece by piece: each piece with its own statistics ("ghost batch norm", Hoffer et al. 2017),
+    the same as calling the layer on each piece in turn. The running statistics are updated once per batch
+    from the pieces' statistics pooled (merge_twins), equal to an unsplit forward's update; twins
+    never write them, so the threads cannot race.
+    """
+
+    ndim = 4
+    expected = "(N, {C}, H, W)"
+
+    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5,
+                 impl: str = "fast", dtype="float32"):
+        super().__init__()
+        self.num_features = _pair(num_features, "num_features", 1)[0]
+        if not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
+            raise ValueError(f"momentum must be a float in [0, 1], got {momentum!r}")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"eps must be a float > 0, got {eps!r}")
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+        self.momentum, self.eps, self.impl = float(momentum), float(eps), impl
+        self.dtype = _check_dtype(dtype)
+        C = self.num_features
+        self.params = {"gamma": np.ones(C, dtype=self.dtype), "beta": np.zeros(C, dtype=self.dtype)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {"running_mean": np.zeros(C, dtype=self.dtype),
+                        "running_var": np.ones(C, dtype=self.dtype)}
+        self._is_twin = False
+        self._moments = None  # (M, mean, var) of the last training forward, for merge_twins
+        self._before = None  # the running statistics before that forward's update
+
+    def config(self) -> dict:
+        return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps,
+                "impl": self.impl, "dtype": self.dtype.name}
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.num_features})"
+
+    def twin(self, training: bool = True) -> "_BatchNorm":
+        """A twin reads the running statistics (the same buffers dict) but never writes them: in
+        training it only records its piece's statistics for merge_twins."""
+        other = super().twin(training)
+        other._is_twin, other._moments, other._before = True, None, None
+        self._moments = self._before = None
+        return other
+
+    def merge_twins(self, twins: list[Layer]) -> None:
+        """Replace this layer's own update by one from every piece's statistics pooled:
+        mean = sum M_i mean_i / M, var = sum M_i (var_i + (mean_i - mean)^2) / M."""
+        pieces = [m for m in [self._moments, *(t._moments for t in twins)] if m is not None]
+        if not pieces:
+            return  # an inference forward: nothing was updated
+        if self._before is not None:
+            self.buffers["running_mean"][...], self.buffers["running_var"][...] = self._before
+        counts = np.array([p[0] for p in pieces], dtype=np.float64)[:, None]
+        means = np.array([p[1] for p in pieces], dtype=np.float64)  # (pieces, C)
+        variances = np.array([p[2] for p in pieces], dtype=np.float64)
+        M = counts.sum()
+        mean = (counts * means).sum(axis=0) / M
+        var = (counts * (variances + (means - mean) ** 2)).sum(axis=0) / M
+        self._update_running(int(M), mean, var)
+        self._moments = self._before = None
+
+    def _update_running(self, M: int, mean, var) -> None:
+        m = self.momentum
+        rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+        rm[...] = (1 - m) * rm + m * mean
+        rv[...] = (1 - m) * rv + m * var * (M / (M - 1))  # the unbiased variance, as PyTorch
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        C = self.num_features
+        _check_input(self, x, lambda: self.expected.format(C=C), self.ndim, C, self.dtype)
+        ops = fast if self.impl == "fast" else reference
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if training:
+            M = x.size // C
+            if M < 2:
+                raise ValueError(f"{type(self).__name__} in training needs more than one value "
+                                 f"per channel, got input of shape {x.shape}")
+            mean, var = ops.batch_moments(x)
+            self._moments = (M, mean, var)
+            if not self._is_twin:
+                self._before = (self.buffers["running_mean"].copy(),
+                                self.buffers["running_var"].copy())
+                self._update_running(M, mean, var)
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        y, cache = ops.batchnorm_forward(x, gamma, beta, mean, var, self.eps, training)
+        self._cache = (x.shape, cache)
+        return y
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray:
+        x_shape, cache = self._cached()
+        self._check_dy(dy, x_shape)
+        ops = fast if self.impl == "fast" else reference
+        dx, self.grads["gamma"], self.grads["beta"] = ops.batchnorm_backward(dy, cache)
+        return dx
+
+
+class BatchNorm2D(_BatchNorm):
+    """Batch norm per channel over N, H and W (after a convolution).
+
+    Shapes: x (N, C, H, W) -> y (N, C, H, W); gamma, beta, running_mean, running_var (C,)
+    """
+
+
+class BatchNorm1D(_BatchNorm):
+    """Batch norm per feature over N (after a Dense layer).
+
+    Shapes: x (N, C) -> y (N, C); gamma, beta, running_mean, running_var (C,)
+    """
+
+    ndim = 2
+    expected = "(N, {C})"
+
+
+LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Flatten, Dense, Dropout, Normalize,
+                                        BatchNorm2D, BatchNorm1D)}

@@ -1,7 +1,8 @@
 """Sequential: a list of layers run forward in order and backward in reverse.
 
-Parameters are named "<layer index>.<key>" ("0.W"). A saved model is one .npz holding every
-parameter under its name plus the architecture as a JSON string under "__architecture__",
+Parameters are named "<layer index>.<key>" ("0.W"), buffers (running statistics) the same way
+("3.running_mean"). A saved model is one .npz holding every parameter and buffer under its name
+plus the architecture as a JSON string under "__architecture__",
 loaded with allow_pickle=False so a model file can never run code. The architecture also names
 the classes (output k is classes[k]) and what the model reads ("digits" or "shapes"); a file
 written before they were recorded loads as digits, classes "0".."K-1" (the ten digits).
@@ -117,12 +118,22 @@ class Sequential:
     def num_params(self) -> int:
         return sum(p.size for _, p, _ in self.parameters())
 
+    def buffers(self) -> list[tuple[str, np.ndarray]]:
+        """(name, array) pairs of the layers' buffers, e.g. ("3.running_mean", ...): state that is
+        saved and loaded with the parameters but never trained by the optimiser."""
+        return [(f"{i}.{k}", b) for i, layer in enumerate(self.layers) for k, b in layer.buffers.items()]
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: p.copy() for name, p, _ in self.parameters()}
+        """Parameters and buffers, copied, by name."""
+        return {name: p.copy() for name, p in self._state_arrays().items()}
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return {**{name: p for name, p, _ in self.parameters()}, **dict(self.buffers())}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays into the parameters, refusing any missing, extra or misshapen entry."""
-        own = {name: p for name, p, _ in self.parameters()}
+        """Copy arrays into the parameters and buffers, refusing any missing, extra or misshapen
+        entry."""
+        own = self._state_arrays()
         missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
         if missing or extra:
             raise ValueError(f"parameters do not match the architecture: missing {missing}, "
@@ -197,8 +208,8 @@ class Sequential:
         return "\n".join(line.replace("'", "") for line in lines)
 
     def save(self, path) -> None:
-        """Write parameters and architecture to one .npz, atomically."""
-        arrays = {name: p for name, p, _ in self.parameters()}
+        """Write parameters, buffers and architecture to one .npz, atomically."""
+        arrays = self._state_arrays()
         arrays[ARCH_KEY] = np.array(json.dumps(self.config()))
         save_npz(path, arrays)
 

@@ -130,7 +130,10 @@ class DataParallel:
 
     The first piece runs through the model itself, every other through a replica: a Sequential of
     layer twins (Layer.twin: the same parameter arrays, their own caches and gradients). Half the
-    pieces run on a helper thread, with BLAS capped at BLAS_THREADS meanwhile. backward sends
+    pieces run on a helper thread, with BLAS capped at BLAS_THREADS meanwhile. Once both threads
+    are done, each layer gets its twins (Layer.merge_twins) to fold in what is not a gradient:
+    BatchNorm normalises each piece by its own statistics (ghost batch norm) and updates its
+    running statistics once, from all the pieces' statistics pooled. backward sends
     each piece back through its replica and adds the replicas' gradients to the model's: the
     loss already averaged over the whole batch, so the sum is the batch's gradient. Smaller
     batches go straight to the model. The math is the model's; only the order of additions in
@@ -167,8 +170,11 @@ class DataParallel:
         self._replicas = [model] + [
             Sequential([layer.twin(training) for layer in model.layers], model.input_shape)
             for _ in self._bounds[1:]]
-        return np.concatenate(self._on_both_threads(
+        y = np.concatenate(self._on_both_threads(
             lambda replica, piece: replica.forward(piece, training), x))
+        for i, layer in enumerate(model.layers):  # the hook for BatchNorm's running statistics
+            layer.merge_twins([replica.layers[i] for replica in self._replicas[1:]])
+        return y
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """model.backward(dy, input_grad) for the last forward (input_grad=False: None, and

@@ -12,6 +12,7 @@ Conventions pinned here:
 - padding is symmetric zero padding of PH rows top and bottom, PW columns left and right
 - the output size is floor((H + 2*PH - KH) / SH) + 1 (`output_size`, used by every path)
 - max-pool ties send the gradient to the first maximum in row-major window order
+- batch norm normalises over every axis but the channel axis 1, with the biased variance
 """
 
 import numpy as np
@@ -143,3 +144,67 @@ def maxpool_backward(dy, cache):
                     kh, kw = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, oh * SH + kh, ow * SW + kw] += dy[n, c, oh, ow]
     return dx
+
+
+def batch_moments(x):
+    """Per-channel mean and biased variance over every axis but axis 1 (N; or N, H, W).
+
+    mean[c] = sum(x[:, c]) / M, var[c] = sum((x[:, c] - mean[c])**2) / M, M = x.size / C
+    Shapes: x (N, C) or (N, C, H, W) -> mean (C,), var (C,)
+    """
+    C = x.shape[1]
+    mean = np.empty(C, dtype=x.dtype)
+    var = np.empty(C, dtype=x.dtype)
+    for c in range(C):
+        xc = x[:, c]  # (N,) or (N, H, W): every value of channel c
+        mean[c] = np.sum(xc) / xc.size
+        var[c] = np.sum((xc - mean[c]) ** 2) / xc.size
+    return mean, var
+
+
+def batchnorm_forward(x, gamma, beta, mean, var, eps, training):
+    """y = gamma * x_hat + beta with x_hat = (x - mean) / sqrt(var + eps), per channel c.
+
+    training=True: mean and var are this batch's own moments (batch_moments(x)), so they depend
+    on x and the backward differentiates through them; training=False: they are fixed numbers
+    (the running statistics), and the layer is an affine map per channel.
+    Shapes: x (N, C) or (N, C, H, W), gamma, beta, mean, var (C,) -> y like x
+    """
+    x_hat = np.empty_like(x)
+    y = np.empty_like(x)
+    inv_std = np.empty_like(gamma)
+    for c in range(x.shape[1]):
+        inv_std[c] = 1 / np.sqrt(var[c] + eps)
+        x_hat[:, c] = (x[:, c] - mean[c]) * inv_std[c]
+        y[:, c] = gamma[c] * x_hat[:, c] + beta[c]
+    return y, (x_hat, gamma, inv_std, training)
+
+
+def batchnorm_backward(dy, cache):
+    """dx, dgamma, dbeta of y = gamma * x_hat + beta, x_hat = (x - mu) * s, s = (var + eps)^-1/2.
+
+    Per channel, with M values x_i and sums over them:
+      dbeta = sum dy_i,  dgamma = sum dy_i * x_hat_i,  dx_hat_i = gamma * dy_i.
+    Inference (mu, var fixed): dx_i = gamma * s * dy_i.
+    Training (mu = sum x_j / M, var = sum (x_j - mu)^2 / M depend on every x_j):
+      dx_hat_i/dx_j = s * (delta_ij - 1/M) - s * x_hat_i * x_hat_j / M, because
+      dmu/dx_j = 1/M and ds/dx_j = -s^3 (x_j - mu) / M = -s^2 x_hat_j / M (the mean term of
+      dvar/dx_j vanishes as sum (x_i - mu) = 0). Summing dx_hat_i over i:
+      dx_j = s / M * (M * dx_hat_j - sum_i dx_hat_i - x_hat_j * sum_i dx_hat_i * x_hat_i)
+           = gamma * s / M * (M * dy_j - dbeta - x_hat_j * dgamma).
+    Shapes: dy like x -> dx like x, dgamma (C,), dbeta (C,)
+    """
+    x_hat, gamma, inv_std, training = cache
+    dx = np.empty_like(dy)
+    dgamma = np.empty_like(gamma)
+    dbeta = np.empty_like(gamma)
+    for c in range(dy.shape[1]):
+        dyc, xc = dy[:, c], x_hat[:, c]  # every value of channel c
+        M = dyc.size
+        dbeta[c] = np.sum(dyc)
+        dgamma[c] = np.sum(dyc * xc)
+        if training:
+            dx[:, c] = gamma[c] * inv_std[c] / M * (M * dyc - dbeta[c] - xc * dgamma[c])
+        else:
+            dx[:, c] = gamma[c] * inv_std[c] * dyc
+    return dx, dgamma, dbeta

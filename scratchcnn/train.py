@@ -38,7 +38,37 @@ DEFAULTS = {
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; nothing was saved from the broken step on."""
+    """The run stopped learning: the loss became NaN or infinite, or rose to DIVERGE_FACTOR times
+    its first value, or validation accuracy after an epoch was at chance. No model is saved."""
+
+
+# A step whose loss is this many times the run's first loss has exploded: a run from scratch
+# starts near log(K) (2.3 for ten classes) and a healthy one never climbs back to 5x that.
+DIVERGE_FACTOR = 5.0
+# Chance-level validation accuracy stops a run only once it has taken this many steps: a smoke
+# run of a few steps on a few images may not have moved yet.
+CHANCE_AFTER_STEPS = 100
+# Resuming a finished run may change these (and must raise epochs); everything else must match.
+EXTENSION_KEYS = ("epochs", "lr", "schedule")
+
+
+def at_chance(accuracy: float, n: int, classes: int) -> bool:
+    """True when accuracy on n images is within two standard errors of guessing (1/classes);
+    never for fewer than 100 images, where chance and a slow start cannot be told apart."""
+    p = 1 / classes
+    return n >= 100 and accuracy <= p + 2 * math.sqrt(p * (1 - p) / n)
+
+
+def lr_in_segments(segments: list[dict], step: int, steps_per_epoch: int) -> float:
+    """The learning rate of a 0-based step when a run is made of segments, each
+    {"from_epoch", "to_epoch", "lr", "schedule"}: a fresh run is one segment; a finished run
+    continued with more epochs adds one, whose schedule runs again over the added epochs only
+    (a warm restart from its own peak lr)."""
+    epoch = step // steps_per_epoch
+    seg = next((s for s in segments if s["from_epoch"] <= epoch < s["to_epoch"]), segments[-1])
+    start = seg["from_epoch"] * steps_per_epoch
+    return lr_at(seg["schedule"], seg["lr"], step - start,
+                 (seg["to_epoch"] - seg["from_epoch"]) * steps_per_epoch)
 
 
 class TrainingInterrupted(Exception):
@@ -116,22 +146,36 @@ def load_checkpoint(path):
 
 
 def augment_settings(augment: bool, elastic: float) -> dict | None:
-    """The keyword arguments fit passes to data.augment for these flags (None: no augmentation)."""
-    return {"elastic": elastic} if augment else None
+    """The keyword arguments fit passes to data.augment for these flags (None: no augmentation):
+    every keyword of data.augment with its value, its defaults but elastic, so a record says what
+    was on (shift 2 px, rotate 10 degrees, scale 10%, elastic 0 = off)."""
+    import inspect
+
+    if not augment:
+        return None
+    params = inspect.signature(data.augment).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY} | {"elastic": elastic}
 
 
 def fit(model, optimizer, train, val=None, *, epochs: int,
         batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
         schedule: str = DEFAULTS["schedule"], augment: dict | None = None,
         seed: int = DEFAULTS["seed"], out_dir=None, resume: bool = False, on_step=None,
-        config: dict | None = None) -> dict:
+        config: dict | None = None, command: str | None = None) -> dict:
     """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
 
     augment: keyword arguments for data.augment (None: no augmentation). With out_dir, every
     epoch end writes checkpoint.npz and appends a line to metrics.jsonl there; resume=True
-    continues from the checkpoint, which must come from a run with the same `config`.
-    on_step(step) is called after every optimizer step (tests use it to interrupt a run).
-    Returns {"epochs": [per-epoch metrics], "train_seconds": float, "config": dict}.
+    continues from the checkpoint: an interrupted run with the same settings where it stopped, or
+    a finished run for more `epochs` (lr and schedule may change: the added epochs are a new
+    segment of the schedule, see lr_in_segments). A run that diverges (TrainingDiverged: NaN or
+    inf loss, a loss DIVERGE_FACTOR times its first, chance validation accuracy after an epoch
+    once CHANCE_AFTER_STEPS steps are done)
+    stops before writing anything more.
+    on_step(step) is called after every optimizer step (tests use it to interrupt a run);
+    `command` is recorded in history["runs"], one entry per call (the first made the run).
+    Returns {"epochs": [per-epoch metrics], "train_seconds": float, "config": dict,
+    "segments": [...], "runs": [...], "start_loss": float}.
     """
     images, labels = train
     n = len(images)
@@ -143,29 +187,28 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
     config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
                   augment=augment, seed=seed, n_train=n)
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
     net = DataParallel(model)  # the model's steps, a batch in pieces on both cores
     out = Path(out_dir) if out_dir is not None else None
-    history = {"epochs": [], "train_seconds": 0.0, "config": config}
+    history = {"epochs": [], "train_seconds": 0.0, "config": config, "start_loss": None,
+               "segments": [{"from_epoch": 0, "to_epoch": epochs, "lr": lr, "schedule": schedule}],
+               "runs": []}
     start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
     if resume:
         if out is None or not (out / CHECKPOINT).is_file():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out}")
         model_state, optim_state, perm, meta = load_checkpoint(out / CHECKPOINT)
-        if meta["config"] != json.loads(json.dumps(config)):
-            diff = {k: (meta["config"].get(k), v) for k, v in json.loads(json.dumps(config)).items()
-                    if meta["config"].get(k) != v}
-            raise ValueError(f"--resume: checkpoint was written with other settings "
-                             f"(checkpoint, now): {diff}")
+        history = _resumed_history(meta, json.loads(json.dumps(config)))
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optim_state)
         rng.bit_generator.state = meta["rng"]
         model.set_rng_state(meta["model_rng"])
-        history = meta["history"]
         start_epoch, start_batch, sums = meta["epoch"], meta["batch"], meta["sums"]
         with atomic_open(out / METRICS, "w") as f:  # drop lines written after the checkpoint
             f.writelines(json.dumps(e) + "\n" for e in history["epochs"])
+    history["runs"].append({"command": command, "from_epoch": start_epoch, "from_step": start_batch,
+                            "to_epoch": epochs, "utc": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                    time.gmtime())})
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
@@ -192,13 +235,18 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                     x = data.augment(x, rng, **augment)
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
-                optimizer.lr = lr_at(schedule, lr, step, total_steps)
+                optimizer.lr = lr_in_segments(history["segments"], step, steps_per_epoch)
                 logits = net.forward(x, training=True)
                 loss, dlogits = softmax_cross_entropy(logits, y)
-                if not math.isfinite(loss):
+                if history["start_loss"] is None:
+                    history["start_loss"] = loss
+                if not math.isfinite(loss) or loss > DIVERGE_FACTOR * history["start_loss"]:
                     bar.close()
+                    what = (f"became {loss}" if not math.isfinite(loss) else
+                            f"rose to {loss:.4g}, over {DIVERGE_FACTOR:g}x its first value "
+                            f"{history['start_loss']:.4g},")
                     raise TrainingDiverged(
-                        f"loss became {loss} at epoch {epoch + 1}, step {b + 1} "
+                        f"loss {what} at epoch {epoch + 1}, step {b + 1} "
                         f"(lr {optimizer.lr:.3g}); stopped without writing a model. "
                         f"Try a smaller --lr.")
                 net.backward(dlogits, input_grad=False)
@@ -223,13 +271,21 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
             bar.close()
             seconds = time.perf_counter() - t0
             record = {"epoch": epoch + 1, "loss": sums[0] / sums[2], "accuracy": sums[1] / sums[2],
-                      "lr": lr_at(schedule, lr, (epoch + 1) * steps_per_epoch - 1, total_steps),
+                      "lr": lr_in_segments(history["segments"], (epoch + 1) * steps_per_epoch - 1,
+                                           steps_per_epoch),
                       "seconds": seconds, "augment_seconds": aug_seconds,
                       "images_per_s": (sums[2] - seen_before) / seconds}
             if val is not None and len(val[0]):
                 result = evaluate(model, *val)
                 record.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
                 record["seconds"] = time.perf_counter() - t0
+                K = len(result["confusion"])
+                if (epoch + 1) * steps_per_epoch >= CHANCE_AFTER_STEPS and at_chance(
+                        result["accuracy"], result["n"], K):
+                    raise TrainingDiverged(
+                        f"validation accuracy {100 * result['accuracy']:.2f}% after epoch "
+                        f"{epoch + 1} is chance level (1 in {K}): the run is not learning; "
+                        f"stopped without writing a model. Try a smaller --lr.")
             history["epochs"].append(record)
             history["train_seconds"] += record["seconds"]
             start_batch, perm, sums = 0, None, [0.0, 0, 0]
@@ -248,6 +304,32 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
         if in_main:
             signal.signal(signal.SIGINT, old_handler)
     return history
+
+
+def _resumed_history(meta: dict, config: dict) -> dict:
+    """The checkpoint's history, for a resume with `config`: the same settings continue where
+    the checkpoint stopped; a finished run with more epochs (and maybe another lr or schedule)
+    gains a schedule segment for the added epochs. Anything else is refused, naming what differs."""
+    saved, history = meta["config"], meta["history"]
+    history.setdefault("segments", [{"from_epoch": 0, "to_epoch": saved["epochs"],
+                                     "lr": saved["lr"], "schedule": saved["schedule"]}])
+    history.setdefault("runs", [])
+    history.setdefault("start_loss", None)
+    diff = {k: (saved.get(k), v) for k, v in config.items() if saved.get(k) != v}
+    if not diff:
+        return history
+    finished = meta["epoch"] == saved["epochs"] and meta["batch"] == 0
+    if finished and diff.keys() <= set(EXTENSION_KEYS) and config["epochs"] > saved["epochs"]:
+        history["segments"].append({"from_epoch": saved["epochs"], "to_epoch": config["epochs"],
+                                    "lr": config["lr"], "schedule": config["schedule"]})
+        history["config"] = config
+        return history
+    hint = ""
+    if "epochs" in diff and finished:
+        hint = (f"; the run finished its {saved['epochs']} epochs: --resume --epochs N with "
+                f"N > {saved['epochs']} continues it (only epochs, lr and schedule may change)")
+    raise ValueError(f"--resume: checkpoint was written with other settings "
+                     f"(checkpoint, now): {diff}{hint}")
 
 
 # ----------------------------------------------------------------------------- whole runs
@@ -319,6 +401,8 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
     out = Path(out_dir if out_dir is not None else f"runs/{model_name}")
     out.mkdir(parents=True, exist_ok=True)
+    variables = env.env_vars()
+    command = " ".join([*(f"{k}={v}" for k, v in variables.items()), command])
     config = {"model": model_name, "data": "shapes" if reads == "shapes" else "mnist",
               "optimizer": optimizer, "momentum": momentum,
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
@@ -326,18 +410,18 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
                   (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
                   batch_size=batch_size, lr=lr, schedule=schedule,
                   augment=augment_settings(augment, elastic),
-                  seed=seed, out_dir=out, resume=resume, config=config)
+                  seed=seed, out_dir=out, resume=resume, config=config, command=command)
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
-    variables = env.env_vars()
+    first, *resumes = history["runs"] or [{"command": command}]
     record = {
         "model": model_name, "weights": weights.name, "environment": variables,
-        "command": " ".join([*(f"{k}={v}" for k, v in variables.items()), command]),
+        "command": first["command"], "resumes": resumes, "schedule_segments": history["segments"],
         "num_params": int(model.num_params()), "epochs": epochs, "n_train": int(len(train_idx)),
         "n_val": int(len(val_idx)), "val_accuracy": last.get("val_accuracy"),
         "val_loss": last.get("val_loss"), "train_seconds": history["train_seconds"],
-        "wall_seconds": time.perf_counter() - wall0, "resumed": resume,
+        "wall_seconds": time.perf_counter() - wall0, "resumed": resume,  # wall: this command's
         "config": history["config"], "history": history["epochs"],
         "versions": env.versions(), "machine": env.machine(),
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
+from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU
 from .model import Sequential
 from .shapes import CLASSES
 
@@ -67,7 +67,49 @@ def shapes_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequenti
     ], classes=CLASSES, reads="shapes")
 
 
-MODELS = {"convnet": convnet, "mnist-small": mnist_small, "shapes-small": shapes_small}
+def mnist_bn(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
+    """mnist-small with batch norm after every convolution and the hidden dense layer:
+    Normalize, [Conv(3, pad 1) BatchNorm2D ReLU Pool2] x 2 (32, 64 filters), Dense(3136->128)
+    BatchNorm1D ReLU Dropout(0.3) Dense(128->10). The digits model `scratchcnn train` ships.
+    """
+    rng = np.random.default_rng(seed)
+    kw = dict(impl=impl, dtype=dtype)
+    return Sequential([
+        Normalize(0.1307, 0.3081),
+        Conv2D(1, 32, 3, padding=1, rng=rng, **kw), BatchNorm2D(32, **kw), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Conv2D(32, 64, 3, padding=1, rng=rng, **kw), BatchNorm2D(64, **kw), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Flatten(), Dense(3136, 128, dtype=dtype, rng=rng), BatchNorm1D(128, **kw), ReLU(),
+        Dropout(0.3, seed=seed + 1), Dense(128, 10, dtype=dtype, rng=rng),
+    ])
+
+
+def speedrun(seed: int = 0, dtype="float32", impl: str = "fast", batchnorm: bool = True,
+             widths=(12, 24), hidden: int = 0) -> Sequential:
+    """The speedrun's small net: [Conv(5x5) BatchNorm2D ReLU Pool2] x 2 (12, 24 filters),
+    Dense(384->10); batchnorm=False leaves the BatchNorm layers out (the ablation); hidden > 0
+    puts Dense(384->hidden) BatchNorm1D ReLU before the last layer."""
+    rng = np.random.default_rng(seed)
+    kw = dict(impl=impl, dtype=dtype)
+    f1, f2 = widths
+
+    def bn(C, cls=BatchNorm2D):
+        return [cls(C, **kw)] if batchnorm else []
+
+    head = [Dense(16 * f2, 10, dtype=dtype, rng=rng)]
+    if hidden:
+        head = [Dense(16 * f2, hidden, dtype=dtype, rng=rng), *bn(hidden, BatchNorm1D), ReLU(),
+                Dense(hidden, 10, dtype=dtype, rng=rng)]
+    return Sequential([
+        Conv2D(1, f1, 5, rng=rng, **kw), *bn(f1), ReLU(), MaxPool2D(2, impl=impl),
+        Conv2D(f1, f2, 5, rng=rng, **kw), *bn(f2), ReLU(), MaxPool2D(2, impl=impl),
+        Flatten(), *head,
+    ])
+
+
+MODELS = {"convnet": convnet, "mnist-small": mnist_small, "mnist-bn": mnist_bn,
+          "speedrun": speedrun, "shapes-small": shapes_small}
 
 
 def build_model(name: str, seed: int = 0, **kwargs) -> Sequential:

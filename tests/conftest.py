@@ -58,6 +58,18 @@ def dense_cases(draw):
                 seed=draw(st.integers(0, 2**31 - 1)))
 
 
+@st.composite
+def bn_cases(draw):
+    """dict(shape, seed) for BatchNorm1D (N, C) or BatchNorm2D (N, C, H, W), with at least two
+    values per channel (training statistics need them): N >= 2 for 1-D, W >= 2 for 2-D."""
+    C = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        shape = (draw(st.integers(2, 5)), C)
+    else:
+        shape = (draw(st.integers(1, 3)), C, draw(st.integers(1, 4)), draw(st.integers(2, 4)))
+    return dict(shape=shape, seed=draw(st.integers(0, 2**31 - 1)))
+
+
 def tie_free(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndarray:
     """Distinct values at least 0.1 apart, so a finite difference of 1e-6 never moves an argmax."""
     return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.1 - 1.0).astype(dtype)

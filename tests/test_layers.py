@@ -4,11 +4,12 @@ import copy
 
 import numpy as np
 import pytest
-from conftest import away_from_zero, conv_cases, dense_cases, pool_cases, tie_free
+from conftest import away_from_zero, bn_cases, conv_cases, dense_cases, pool_cases, tie_free
 from hypothesis import example, given
 from numpy.testing import assert_allclose, assert_array_equal
 
-from scratchcnn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Normalize, ReLU, kernels, reference
+from scratchcnn import (BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D,
+                        Normalize, ReLU, SGD, Sequential, fast, kernels, reference)
 from scratchcnn.gradcheck import layer_gradients, relative_error
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-12)}
@@ -249,6 +250,10 @@ ALL_LAYERS = [
     lambda dt: (Dense(6, 4, dtype=dt, rng=0), (2, 6)),
     lambda dt: (Dropout(0.3), (2, 2, 5, 5)),
     lambda dt: (Normalize(), (2, 2, 5, 5)),
+    lambda dt: (BatchNorm2D(2, dtype=dt), (2, 2, 5, 5)),
+    lambda dt: (BatchNorm2D(2, impl="naive", dtype=dt), (2, 2, 5, 5)),
+    lambda dt: (BatchNorm1D(6, dtype=dt), (2, 6)),
+    lambda dt: (BatchNorm1D(6, impl="naive", dtype=dt), (2, 6)),
 ]
 
 
@@ -313,6 +318,10 @@ def test_initialisation_is_reproducible_and_he_scaled():
         (MaxPool2D(2), np.zeros((1, 4, 4), np.float32), r"\(N, C, H, W\).*got \(1, 4, 4\)"),
         (Dense(10, 2), np.zeros((4, 9), np.float32), r"\(N, 10\).*got \(4, 9\)"),
         (ReLU(), [[1.0]], r"NumPy array"),
+        (BatchNorm2D(3), np.zeros((2, 4, 5, 5), np.float32), r"\(N, 3, H, W\).*got \(2, 4, 5, 5\)"),
+        (BatchNorm2D(3), np.zeros((2, 3), np.float32), r"\(N, 3, H, W\).*got \(2, 3\)"),
+        (BatchNorm1D(3), np.zeros((2, 3, 1, 1), np.float32), r"\(N, 3\).*got \(2, 3, 1, 1\)"),
+        (BatchNorm1D(3), np.zeros((2, 3), np.float64), r"float32.*got float64"),
     ],
 )
 def test_forward_rejects_bad_input_naming_expected_shape(layer, x, expected):
@@ -340,11 +349,160 @@ def test_backward_rejects_wrong_dy_shape():
         (lambda: Dense(3, 0), "out_features"),
         (lambda: Dropout(1.0), "Dropout p"),
         (lambda: Normalize(0.0, 0.0), "std"),
+        (lambda: BatchNorm2D(0), "num_features"),
+        (lambda: BatchNorm2D(4, momentum=1.5), "momentum"),
+        (lambda: BatchNorm1D(4, eps=0), "eps"),
+        (lambda: BatchNorm1D(4, impl="gpu"), "impl"),
     ],
 )
 def test_constructor_rejects_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ---- batch norm ---------------------------------------------------------------------------------
+
+
+def make_bn(case, impl="fast", dtype=np.float64, momentum=0.1):
+    """A BatchNorm1D or 2D layer for case["shape"] with non-trivial gamma, beta and running
+    statistics, and an input whose channels have different means and spreads."""
+    shape = case["shape"]
+    rng = np.random.default_rng(case["seed"])
+    C = shape[1]
+    layer = (BatchNorm1D if len(shape) == 2 else BatchNorm2D)(C, momentum, impl=impl, dtype=dtype)
+    layer.params["gamma"][...] = rng.uniform(0.5, 2, C)
+    layer.params["beta"][...] = rng.standard_normal(C)
+    layer.buffers["running_mean"][...] = rng.standard_normal(C)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, C)
+    scale = rng.uniform(0.5, 3, C).reshape(1, C, *[1] * (len(shape) - 2))
+    x = (rng.standard_normal(shape) * scale + scale).astype(dtype)
+    return layer, x
+
+
+def test_batchnorm_known_answer_training_then_inference():
+    layer = BatchNorm1D(1, momentum=0.5, eps=3.0, dtype=np.float64)
+    layer.params["gamma"][...], layer.params["beta"][...] = 2.0, 1.0
+    x = np.array([[0.0], [2.0]])  # mean 1, biased variance 1: x_hat = (x - 1) / sqrt(1 + 3)
+    assert_array_equal(layer.forward(x, training=True), [[0.0], [2.0]])  # 2 * -+0.5 + 1
+    # running: 0.5 * 0 + 0.5 * 1; 0.5 * 1 + 0.5 * 2 (the unbiased variance, 1 * 2 / 1)
+    assert_array_equal(layer.buffers["running_mean"], [0.5])
+    assert_array_equal(layer.buffers["running_var"], [1.5])
+    assert_allclose(layer.forward(np.array([[3.0]])), [[2 * 2.5 / np.sqrt(4.5) + 1]], rtol=1e-15)
+    assert_array_equal(layer.buffers["running_mean"], [0.5])  # inference changes nothing
+
+
+@pytest.mark.parametrize("impl", ["naive", "fast"])
+def test_batchnorm2d_normalises_each_channel_over_batch_and_space(impl):
+    x = np.zeros((2, 2, 3, 3))
+    x[1, 0] = 2.0  # channel 0: image 0 all 0, image 1 all 2 -> -1 and +1
+    x[:, 1] = np.arange(18).reshape(2, 3, 3)  # channel 1: 0..17 across both images
+    y = BatchNorm2D(2, eps=1e-12, impl=impl, dtype=np.float64).forward(x, training=True)
+    assert_allclose(y[:, 0], np.where(x[:, 0] > 0, 1.0, -1.0), rtol=1e-10)  # not per image
+    assert_allclose(y[:, 1], (x[:, 1] - 8.5) / np.std(np.arange(18)), rtol=1e-10)
+    assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("training", [True, False])
+@given(case=bn_cases())
+@example(case=dict(shape=(64, 3, 8, 8), seed=1))  # many values per channel
+def test_batchnorm_fast_matches_naive(dtype, training, case):
+    fast_bn, x = make_bn(case, "fast", dtype)
+    fast_bn, naive_bn = fast_and_naive(fast_bn)
+    for got, want in zip(fast.batch_moments(x), reference.batch_moments(x)):
+        assert_allclose(got, want, **TOL[dtype])
+    y = fast_bn.forward(x, training)
+    assert_allclose(y, naive_bn.forward(x, training), **TOL[dtype])
+    dy = np.random.default_rng(case["seed"]).standard_normal(y.shape).astype(dtype)
+    assert_allclose(fast_bn.backward(dy), naive_bn.backward(dy), **TOL[dtype])
+    for k in ("gamma", "beta"):
+        assert_allclose(fast_bn.grads[k], naive_bn.grads[k], **TOL[dtype])
+    for k in ("running_mean", "running_var"):
+        assert_allclose(fast_bn.buffers[k], naive_bn.buffers[k], **TOL[dtype])
+
+
+@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("training", [True, False])
+@given(case=bn_cases())
+def test_batchnorm_backward_matches_numeric(impl, training, case):
+    layer, x = make_bn(case, impl)
+    assert_gradients_match(layer, x, training=training)
+
+
+def test_batchnorm_training_gradient_is_not_the_inference_one():
+    # the statistics' own dependence on x is what the training backward adds: dx sums to 0
+    layer, x = make_bn(dict(shape=(4, 2, 3, 3), seed=5))
+    dy = np.random.default_rng(0).standard_normal(x.shape)
+    layer.forward(x, training=True)
+    dx_train = layer.backward(dy)
+    layer.forward(x, training=False)
+    dx_eval = layer.backward(dy)
+    assert_allclose(dx_train.sum(axis=(0, 2, 3)), 0, atol=1e-12)
+    assert np.abs(dx_train - dx_eval).max() > 0.1
+
+
+def test_batchnorm_running_statistics_are_buffers_not_parameters(tmp_path):
+    from scratchcnn import load_model
+
+    rng = np.random.default_rng(0)
+    model = Sequential([Conv2D(1, 2, 3, rng=rng), BatchNorm2D(2), ReLU(), Flatten(),
+                        Dense(2 * 4 * 4, 3, rng=rng), BatchNorm1D(3)], input_shape=(1, 6, 6))
+    x = rng.random((8, 1, 6, 6), dtype=np.float32)
+    _, dlogits = softmax_cross_entropy_of(model, x)
+    model.backward(dlogits)
+    names = [name for name, _, _ in model.parameters()]
+    assert "1.gamma" in names and not any("running" in n for n in names)
+    assert [name for name, _ in model.buffers()] == [
+        "1.running_mean", "1.running_var", "5.running_mean", "5.running_var"]
+    before = {name: b.copy() for name, b in model.buffers()}
+    SGD(model, lr=0.1, momentum=0.9, weight_decay=0.5).step()  # weight decay touches params only
+    for name, b in model.buffers():
+        assert_array_equal(b, before[name], err_msg=name)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as npz:
+        assert_array_equal(npz["1.running_var"], before["1.running_var"])
+    loaded = load_model(tmp_path / "m.npz")
+    assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    state = model.state_dict()
+    state.pop("5.running_var")
+    with pytest.raises(ValueError, match=r"missing \['5.running_var'\]"):
+        loaded.load_state_dict(state)
+
+
+def softmax_cross_entropy_of(model, x):
+    from scratchcnn import softmax_cross_entropy
+
+    logits = model.forward(x, training=True)
+    return softmax_cross_entropy(logits, np.arange(len(x)) % logits.shape[1])
+
+
+def test_batchnorm_in_training_needs_two_values_per_channel():
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        BatchNorm1D(3).forward(np.zeros((1, 3), np.float32), training=True)
+    assert BatchNorm1D(3).forward(np.zeros((1, 3), np.float32)).shape == (1, 3)  # inference: fine
+
+
+@pytest.mark.parametrize("impl", ["naive", "fast"])
+def test_batchnorm_pieces_with_twins_equal_each_piece_alone_and_pool_the_running_update(impl):
+    # ghost batch norm: each piece normalised by its own statistics; the running statistics
+    # move once, by the whole batch's statistics, whichever thread ran which piece
+    layer, x = make_bn(dict(shape=(12, 3, 4, 4), seed=2), impl, momentum=0.3)
+    whole, alone = copy.deepcopy(layer), copy.deepcopy(layer)
+    bounds = [(0, 3), (3, 7), (7, 12)]
+    twins = [layer.twin(True) for _ in bounds[1:]]
+    ys = [piece.forward(x[lo:hi], True) for piece, (lo, hi) in zip([layer, *twins], bounds)]
+    layer.merge_twins(twins)
+    for (lo, hi), y in zip(bounds, ys):
+        assert_allclose(y, copy.deepcopy(alone).forward(x[lo:hi], True), rtol=1e-12, atol=1e-12)
+    whole.forward(x, True)
+    for k in ("running_mean", "running_var"):
+        assert_allclose(layer.buffers[k], whole.buffers[k], rtol=1e-12, err_msg=k)
+    running = {k: v.copy() for k, v in layer.buffers.items()}
+    twins = [layer.twin(False)]  # an inference split changes nothing
+    layer.forward(x[:6]), twins[0].forward(x[6:])
+    layer.merge_twins(twins)
+    for k, v in running.items():
+        assert_array_equal(layer.buffers[k], v)
 
 
 # ---- the compiled-kernel cache ------------------------------------------------------------------

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from scratchcnn import DataParallel, build_model, parallel, softmax_cross_entropy
+from scratchcnn import (BatchNorm1D, BatchNorm2D, Conv2D, DataParallel, Dense, Flatten, MaxPool2D,
+                        Normalize, ReLU, Sequential, build_model, parallel, softmax_cross_entropy)
 
 
 def _step(net, x, y, input_grad=True):
@@ -136,3 +137,61 @@ def test_configure_process_keeps_freed_memory_unless_told_not_to():
               "print(json.dumps([parallel.configure_process(), parallel.malloc_tuned]))")
     assert _fresh_python(script) == [True, True]
     assert _fresh_python(script, SCRATCHCNN_KEEP_FREED_MEMORY="0") == [False, False]
+
+
+def test_batchnorm_in_a_split_batch_is_ghost_batch_norm_with_one_pooled_running_update():
+    """Split over two threads, each piece is normalised by its own statistics, exactly as if the
+    pieces ran one after the other; the running statistics move once, as by the whole batch's
+    activations, and the same in every run (twins never write them)."""
+    import copy
+
+    rng = np.random.default_rng(4)
+    model = Sequential([
+        Normalize(), Conv2D(1, 3, 3, padding=1, dtype="float64", rng=rng),
+        BatchNorm2D(3, dtype="float64"), ReLU(), MaxPool2D(2), Flatten(),
+        Dense(3 * 14 * 14, 8, dtype="float64", rng=rng), BatchNorm1D(8, dtype="float64"), ReLU(),
+        Dense(8, 10, dtype="float64", rng=rng)])
+    N = 70
+    x, y = rng.random((N, 1, 28, 28)), rng.integers(0, 10, N)
+    bounds = parallel._pieces(N)
+    assert len(bounds) == 4
+    serial, inputs = [], {2: [], 7: []}  # each piece alone through its own copy of the model
+    for lo, hi in bounds:
+        layers, a = copy.deepcopy(model.layers), x[lo:hi]
+        for i, layer in enumerate(layers):
+            if i in inputs:
+                inputs[i].append(a)
+            a = layer.forward(a, training=True)
+        serial.append((layers, a))
+    logits = np.concatenate([a for _, a in serial])
+    _, dlogits = softmax_cross_entropy(logits, y)
+    grads = {}
+    for (layers, _), (lo, hi) in zip(serial, bounds):
+        g = dlogits[lo:hi]
+        for layer in reversed(layers):
+            g = layer.backward(g)
+        for i, layer in enumerate(layers):
+            for k, v in layer.grads.items():
+                grads[f"{i}.{k}"] = grads.get(f"{i}.{k}", 0) + v
+    expected_running = {}
+    for i, pieces in inputs.items():
+        whole = copy.deepcopy(model.layers[i])
+        whole.forward(np.concatenate(pieces), training=True)
+        expected_running.update({f"{i}.{k}": v for k, v in whole.buffers.items()})
+
+    runs = []
+    for _ in range(2):
+        m = copy.deepcopy(model)
+        dp = DataParallel(m)
+        split_logits = dp.forward(x, training=True)
+        assert dp._replicas is not None and len(dp._replicas) == 4
+        dp.backward(softmax_cross_entropy(split_logits, y)[1], input_grad=False)
+        assert_allclose(split_logits, logits, rtol=1e-12, atol=1e-14)
+        for name, _, g in m.parameters():
+            assert_allclose(g, grads[name], rtol=1e-10, atol=1e-14, err_msg=name)
+        buffers = dict(m.buffers())
+        for name, v in expected_running.items():
+            assert_allclose(buffers[name], v, rtol=1e-12, err_msg=name)
+        runs.append(buffers)
+    for name in runs[0]:
+        assert_array_equal(runs[0][name], runs[1][name])

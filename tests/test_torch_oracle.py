@@ -6,11 +6,11 @@ Install it with `pip install torch==2.13.0` (pinned: an unpinned install pulls a
 
 import numpy as np
 import pytest
-from conftest import conv_cases, pool_cases, tie_free
+from conftest import bn_cases, conv_cases, pool_cases, tie_free
 from hypothesis import given
 from numpy.testing import assert_allclose
 
-from scratchcnn import Conv2D, Dense, MaxPool2D, softmax_cross_entropy
+from scratchcnn import BatchNorm1D, BatchNorm2D, Conv2D, Dense, MaxPool2D, softmax_cross_entropy
 
 torch = pytest.importorskip("torch", reason="optional oracle; install with pip install torch==2.13.0")
 F = torch.nn.functional
@@ -66,3 +66,30 @@ def test_dense_and_cross_entropy_match_torch():
     assert_allclose(loss, loss_t.item(), rtol=1e-12)
     for ours, t in zip((dx, layer.grads["W"], layer.grads["b"]), ts):
         assert_allclose(ours, t.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("impl", ["naive", "fast"])
+@pytest.mark.parametrize("training", [True, False])
+@given(case=bn_cases())
+def test_batchnorm_matches_torch(impl, training, case):
+    rng = np.random.default_rng(case["seed"])
+    shape = case["shape"]
+    C = shape[1]
+    layer = (BatchNorm1D if len(shape) == 2 else BatchNorm2D)(C, 0.2, 1e-3, impl, "float64")
+    layer.params["gamma"][...] = rng.uniform(0.5, 2, C)
+    layer.params["beta"][...] = rng.standard_normal(C)
+    layer.buffers["running_mean"][...] = rng.standard_normal(C)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, C)
+    running = [torch.tensor(layer.buffers[k].copy()) for k in ("running_mean", "running_var")]
+    x = rng.standard_normal(shape) * 2 + 1
+    y = layer.forward(x, training)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy)
+    y_t, (dx_t, dg_t, db_t) = _grad_of(
+        lambda x, g, b: F.batch_norm(x, *running, g, b, training=training, momentum=0.2, eps=1e-3),
+        x, layer.params["gamma"], layer.params["beta"], dy=dy)
+    for ours, theirs in ((y, y_t), (dx, dx_t), (layer.grads["gamma"], dg_t),
+                         (layer.grads["beta"], db_t)):
+        assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    for k, theirs in zip(("running_mean", "running_var"), running):  # torch updates them in place
+        assert_allclose(layer.buffers[k], theirs.numpy(), rtol=1e-12, err_msg=k)

@@ -235,3 +235,131 @@ def test_shipped_shapes_weights_reach_their_card_on_fresh_test_drawings():
     result = train.evaluate(model, images, labels)
     assert result["accuracy"] >= 0.95, result["accuracy"]
     assert f"{100 * metrics['test_accuracy']:.2f}%" in (SHAPES_DIR / "MODEL_CARD.md").read_text()
+
+
+# ---- a trainer people can trust: divergence, resume for more epochs, what train.json records --
+
+
+def test_at_chance_means_within_two_standard_errors_of_guessing_on_100_plus_images():
+    assert train.at_chance(0.1, 5000, 10) and train.at_chance(0.108, 5000, 10)
+    assert not train.at_chance(0.2, 5000, 10)
+    assert not train.at_chance(0.1, 50, 10)  # too few images to tell
+
+
+def test_a_loss_far_above_its_start_stops_the_run_without_writing(tmp_path):
+    model = tiny_model()
+
+    def blow_up(step):  # finite but huge logits from the next step on
+        if step == 0:
+            model.layers[-1].params["W"] *= 1e4
+
+    with pytest.raises(train.TrainingDiverged, match=r"loss rose to .* over 5x its first value"):
+        train.fit(model, SGD(model, 0.01), toy_data(), epochs=2, batch_size=16, out_dir=tmp_path,
+                  on_step=blow_up)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validation_accuracy_at_chance_after_an_epoch_stops_the_run(tmp_path):
+    model = tiny_model()
+    images, labels = toy_data(400, seed=1)
+    shuffled = np.random.default_rng(0).permutation(labels)  # no model can beat chance on these
+    with pytest.raises(train.TrainingDiverged, match=r"validation accuracy .* after epoch 1 is "
+                       r"chance level \(1 in 10\)"):
+        train.fit(model, Adam(model, 1e-2), toy_data(800), (images, shuffled), epochs=3,
+                  batch_size=8, lr=1e-2, out_dir=tmp_path)  # 100 steps an epoch
+    assert not (tmp_path / train.CHECKPOINT).exists()
+    model = tiny_model()  # the same run validated on the true labels goes on
+    train.fit(model, Adam(model, 1e-2), toy_data(800), (images, labels), epochs=1, batch_size=8,
+              lr=1e-2)
+    model = tiny_model()  # and a short smoke run is never judged (3 steps)
+    train.fit(model, Adam(model, 1e-2), toy_data(), (images, shuffled), epochs=1, lr=1e-2)
+
+
+EXTEND = dict(batch_size=32, lr=3e-3, schedule="onecycle", seed=3)
+
+
+def test_a_finished_run_continues_for_more_epochs_with_a_new_schedule_segment(tmp_path):
+    model = tiny_model()
+    opt = Adam(model, 3e-3)
+    first = train.fit(model, opt, toy_data(), toy_data(20, seed=1), epochs=1, out_dir=tmp_path,
+                      command="first", **EXTEND)
+    ckpt = (tmp_path / train.CHECKPOINT).read_bytes()
+    model = tiny_model()
+    opt = Adam(model, 3e-3)
+    history = train.fit(model, opt, toy_data(), toy_data(20, seed=1), epochs=3, out_dir=tmp_path,
+                        resume=True, command="second", **{**EXTEND, "lr": 1e-3})
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert history["epochs"][0] == first["epochs"][0]  # the finished epoch, kept as it was
+    assert history["segments"] == [
+        {"from_epoch": 0, "to_epoch": 1, "lr": 3e-3, "schedule": "onecycle"},
+        {"from_epoch": 1, "to_epoch": 3, "lr": 1e-3, "schedule": "onecycle"}]
+    steps = 3  # 80 images in batches of 32
+    # the added epochs run the one-cycle schedule again over their own 6 steps, from 1e-3
+    assert history["epochs"][1]["lr"] == pytest.approx(train.lr_at("onecycle", 1e-3, 2, 6))
+    assert history["epochs"][2]["lr"] == pytest.approx(train.lr_at("onecycle", 1e-3, 5, 6))
+    assert train.lr_in_segments(history["segments"], steps, steps) == pytest.approx(1e-3 / 25)
+    assert [r["command"] for r in history["runs"]] == ["first", "second"]
+    assert history["runs"][1]["from_epoch"] == 1 and history["runs"][1]["to_epoch"] == 3
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+    # the same extension from the same checkpoint, interrupted mid-way, ends bit for bit alike
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / train.CHECKPOINT).write_bytes(ckpt)
+
+    def interrupt(step):
+        if step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    again = tiny_model()
+    with pytest.raises(train.TrainingInterrupted):
+        train.fit(again, Adam(again, 1e-3), toy_data(), toy_data(20, seed=1), epochs=3,
+                  out_dir=tmp_path / "b", on_step=interrupt, resume=True, **{**EXTEND, "lr": 1e-3})
+    again = tiny_model()
+    train.fit(again, Adam(again, 1e-3), toy_data(), toy_data(20, seed=1), epochs=3,
+              out_dir=tmp_path / "b", resume=True, **{**EXTEND, "lr": 1e-3})
+    for (name, p, _), (_, q, _) in zip(again.parameters(), model.parameters()):
+        np.testing.assert_array_equal(p, q, err_msg=name)
+
+
+def test_resume_for_fewer_epochs_or_other_settings_is_refused_naming_the_rule(tmp_path):
+    model = tiny_model()
+    train.fit(model, Adam(model, 3e-3), toy_data(), epochs=2, out_dir=tmp_path, **EXTEND)
+    for changes in ({"epochs": 3, "batch_size": 16}, {"epochs": 1}):
+        model = tiny_model()
+        with pytest.raises(ValueError, match=r"other settings.*--resume --epochs N with N > 2"):
+            train.fit(model, Adam(model, 3e-3), toy_data(), out_dir=tmp_path, resume=True,
+                      **{**EXTEND, **changes})
+
+
+@pytest.mark.mnist
+def test_cli_train_that_explodes_exits_non_zero_and_saves_no_model(tmp_path, capsys):
+    folder = mnist_dir_or_skip()
+    args = ["train", "--lr", "100", "--epochs", "2", "--train-limit", "2000", "--val-size", "500",
+            "--data-dir", str(folder), "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "diverged" in err and "stopped without writing a model" in err
+    assert "Traceback" not in err and not list(tmp_path.glob("*.npz")) or \
+        [p.name for p in tmp_path.glob("*.npz")] == [train.CHECKPOINT]
+    assert not (tmp_path / "mnist-small.npz").exists() and not (tmp_path / "train.json").exists()
+
+
+@pytest.mark.mnist
+def test_train_json_keeps_the_first_command_lists_resumes_and_says_what_augmentation_was_on(
+        tmp_path, capsys):
+    folder = mnist_dir_or_skip()
+    base = ["train", "--model", "mnist-bn", "--optimizer", "sgd", "--lr", "0.05",
+            "--train-limit", "1000", "--val-size", "500", "--batch-size", "50",
+            "--data-dir", str(folder), "--out", str(tmp_path)]
+    assert main(base + ["--epochs", "1"]) == 0
+    assert main(base + ["--epochs", "2", "--resume"]) == 0
+    capsys.readouterr()
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert record["command"].endswith("--epochs 1") and "--resume" not in record["command"]
+    assert [r["command"].endswith("--epochs 2 --resume") for r in record["resumes"]] == [True]
+    assert record["epochs"] == 2 and len(record["history"]) == 2
+    assert record["config"]["augment"] == {"shift": 2.0, "rotate": 10.0, "scale": 0.1,
+                                           "elastic": 0.0, "sigma": 4.0}
+    loaded = load_model(tmp_path / "mnist-bn.npz")
+    assert any(name.endswith("running_var") for name, _ in loaded.buffers())
+    assert main(base + ["--epochs", "1", "--no-augment", "--out", str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "train.json").read_text())["config"]["augment"] is None
