@@ -21,6 +21,7 @@ from drawn_shapes import DRAWN
 from drawn_shapes import place as place_box
 from webserver import running_server
 from scratchcnn import shapes
+from scratchcnn.zoo import find_weights
 
 pytestmark = pytest.mark.browser
 
@@ -170,8 +171,9 @@ def test_mouse_drawn_digit_is_recognised(page, digit, left, top, size, brush):
     top_bar = bars.nth(digit)
     assert "top" in top_bar.get_attribute("class")
     assert input_ink(page) > 20
-    # the feature maps of all four conv/pool layers are drawn
-    assert page.locator("#maps canvas").count() == 4
+    # the feature maps of all four conv/pool layers are drawn, one tile per map
+    assert page.locator("#maps .layer-block").count() == 4
+    assert page.locator("#maps [data-testid=map-tile]").count() == 32 + 32 + 64 + 64
     assert re.search(rf"Prediction {digit}\b", page.locator("[aria-live=polite]").text_content())
 
 
@@ -217,7 +219,11 @@ def test_about_panel_shows_the_model(page, server):
         assert f"{100 * info['test_accuracy']:.2f}%" in text
     links = page.locator("#about a")
     assert links.count() == 3
-    assert all(links.nth(i).get_attribute("href").endswith(".ipynb") for i in range(3))
+    for i in range(3):  # each opens a rendered page, not a download
+        href = links.nth(i).get_attribute("href")
+        status, headers, body = server.request("GET", href)
+        assert status == 200 and headers.getheader("Content-Type").startswith("text/html"), href
+        assert "<h1>" in body
 
 
 def test_brush_keys_change_the_width(page):
@@ -285,7 +291,11 @@ def test_shapes_mode_reads_generated_shapes_and_shows_the_label(shapes_page):
         got = settled_prediction(page)
         right += got == label
         if label == "star":
-            assert page.locator("#maps canvas").count() == 4  # feature maps for shapes too
+            assert page.locator("#maps .layer-block").count() == 4  # feature maps for shapes too
+            assert page.locator("#maps [data-testid=map-tile]").count() == 16 + 16 + 32 + 32
+            # the layer table and the logits belong to the shapes model, named by its classes
+            assert "Dense(128->12)" in page.get_by_test_id("layer-table").text_content()
+            assert "smiley face" in page.locator("ol.logits").text_content()
             shot(page, "shapes-star-1280x900")
         page.get_by_test_id("clear").click()
     assert right >= 11, f"{right} of 12 generated shapes read right in the browser"
@@ -422,3 +432,231 @@ def test_a_whole_round_of_shapes_ends_in_a_summary(browser, server, request, vie
         assert page.get_by_test_id("challenge-progress").text_content() == "(1 of 6)"
     finally:
         _close(context, page, errors, failed_before, request)
+
+
+# ---------------------------------------------------------------- the layer views
+
+def _library_view(page):
+    """The shipped model and the input it received for the page's current drawing, computed here
+    with the library from the pixels the page sent."""
+    import base64
+
+    import numpy as np
+
+    from scratchcnn import load_model
+    from scratchcnn.preprocess import to_mnist
+
+    payload = page.evaluate("window.scratchcnnDrawing()")
+    pixels = np.frombuffer(base64.b64decode(payload["pixels"]), np.uint8).reshape(payload["height"], payload["width"])
+    model = load_model(find_weights())
+    x = to_mnist(pixels)[None, None].astype(model.dtype)
+    return model, x, model.activations(x)
+
+
+def _open_map(page, layer, channel):
+    page.locator(f"[data-testid=map-tile][data-layer='{layer}'][data-channel='{channel}']").click()
+    page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
+    assert page.get_by_test_id("layer-detail").is_visible()
+
+
+def _click_pixel(page, row, col):
+    big = page.get_by_test_id("map-large")
+    box = big.bounding_box()
+    h, w = int(big.get_attribute("data-h")), int(big.get_attribute("data-w"))
+    page.mouse.click(box["x"] + (col + 0.5) * box["width"] / w, box["y"] + (row + 0.5) * box["height"] / h)
+    page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
+
+
+def _table(page, testid):
+    """A numbers table of the detail view: (shown text as floats, exact data-value floats)."""
+    import numpy as np
+
+    cells = page.get_by_test_id(testid).locator("tr").evaluate_all(
+        "rows => rows.map(r => [...r.children].map(td => [td.textContent, td.dataset.value]))")
+    shown = np.array([[float(t) for t, _ in r] for r in cells])
+    exact = np.array([[float(v) for _, v in r] for r in cells])
+    return shown, exact
+
+
+def test_enlarged_map_shows_the_filter_that_made_it(page):
+    import numpy as np
+
+    mouse_draw(page, place(DIGITS[2], 40, 40, 200))
+    settled_prediction(page)
+    _open_map(page, 1, 5)
+    model, x, acts = _library_view(page)
+    shown, exact = _table(page, "filter-weights")
+    W = model.layers[1].params["W"][5, 0]
+    np.testing.assert_allclose(exact, W, atol=1e-6)
+    np.testing.assert_allclose(shown, np.round(W, 2), atol=0.0051)
+    assert "Layer 1 Conv2D" in page.locator(".detail-title").text_content()
+    big = page.get_by_test_id("map-large")
+    assert big.bounding_box()["width"] >= 150  # enlarged, not a tile
+
+
+def test_clicked_conv_pixel_shows_the_librarys_window_kernel_products_and_sum(page):
+    import numpy as np
+
+    from scratchcnn.reference import pad2d
+
+    mouse_draw(page, place(DIGITS[5], 40, 40, 200))
+    settled_prediction(page)
+    f, i, j = 7, 11, 14
+    _open_map(page, 1, f)
+    _click_pixel(page, i, j)
+    model, x, acts = _library_view(page)
+    conv = model.layers[1]
+    inp = acts[0][1][0]  # layer 1 reads layer 0's output (Normalize)
+    window = pad2d(inp[None], 1, 1)[0, 0, i : i + 3, j : j + 3]
+    kernel = conv.params["W"][f, 0]
+    for testid, expected in (("pixel-window", window), ("pixel-kernel", kernel), ("pixel-products", window * kernel)):
+        shown, exact = _table(page, testid)
+        np.testing.assert_allclose(exact, expected, atol=1e-5, err_msg=testid)
+        np.testing.assert_allclose(shown, expected, atol=0.0051, err_msg=testid)
+    eq = page.get_by_test_id("pixel-sum")
+    value = float(acts[1][1][0, f, i, j])
+    assert float(eq.get_attribute("data-sum")) == pytest.approx(value, abs=1e-4)
+    assert float(eq.get_attribute("data-layer-value")) == pytest.approx(value, abs=1e-6)
+    shown_value = float(eq.locator(".value").text_content())
+    assert shown_value == pytest.approx(value, abs=0.0006)
+
+
+def test_clicked_pixel_of_the_second_conv_sums_over_its_input_channels(page):
+    import numpy as np
+
+    from scratchcnn.reference import pad2d
+
+    mouse_draw(page, place(DIGITS[8], 40, 40, 200))
+    settled_prediction(page)
+    f, i, j = 3, 6, 7
+    _open_map(page, 4, f)
+    _click_pixel(page, i, j)
+    model, x, acts = _library_view(page)
+    inp = acts[3][1][0]  # (32, 14, 14), the pooled maps layer 4 reads
+    products = pad2d(inp[None], 1, 1)[0, :, i : i + 3, j : j + 3] * model.layers[4].params["W"][f]
+    bars = page.get_by_test_id("channel-sums").locator("button")
+    assert bars.count() == 32
+    sums = np.array([float(v) for v in bars.evaluate_all("bs => bs.map(b => b.dataset.value)")])
+    np.testing.assert_allclose(sums, products.sum(axis=(1, 2)), atol=1e-4)
+    value = float(page.get_by_test_id("pixel-sum").get_attribute("data-sum"))
+    assert value == pytest.approx(float(acts[4][1][0, f, i, j]), abs=1e-4)
+
+
+def test_clicked_pool_pixel_shows_its_window_and_the_winner(page):
+    import numpy as np
+
+    mouse_draw(page, place(DIGITS[0], 40, 40, 200))
+    settled_prediction(page)
+    model, x, acts = _library_view(page)
+    y = acts[3][1][0]  # MaxPool2D: (32, 14, 14)
+    f = int(np.argmax(y.reshape(len(y), -1).max(axis=1)))
+    i, j = np.unravel_index(int(np.argmax(y[f])), y[f].shape)
+    _open_map(page, 3, f)
+    _click_pixel(page, int(i), int(j))
+    window = acts[2][1][0, f, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+    shown, exact = _table(page, "pool-window")
+    np.testing.assert_allclose(exact, window, atol=1e-5)
+    winner = page.get_by_test_id("pool-window").locator("td.winner")
+    assert winner.count() == 1
+    assert float(winner.get_attribute("data-value")) == pytest.approx(float(window.max()), abs=1e-5)
+    assert float(page.get_by_test_id("pool-value").get_attribute("data-value")) == pytest.approx(float(y[f, i, j]), abs=1e-5)
+
+
+def test_layer_table_numbers_every_layer_with_its_output_shape(page, server):
+    info = server.request("GET", "/api/model")[2]
+    rows = page.get_by_test_id("layer-table").locator("tbody tr")
+    page.wait_for_function("document.querySelectorAll('[data-testid=layer-table] tbody tr').length > 0")
+    assert rows.count() == len(info["layers"])
+    for k, layer in enumerate(info["layers"]):
+        cells = rows.nth(k).locator("td").all_text_contents()
+        assert cells[0] == str(k) and cells[2] == "\u00d7".join(map(str, layer["output_shape"]))
+        assert ("then ReLU" in cells[3]) == layer["relu_after"]
+
+
+def test_logits_are_shown_beside_the_probabilities(page):
+    mouse_draw(page, place(DIGITS[7], 40, 40, 200))
+    assert settled_prediction(page) == "7"
+    model, x, acts = _library_view(page)
+    logits = model.forward(x)[0]
+    shown = [float(t) for t in page.locator("#probabilities .logit").all_text_contents()]
+    assert shown == pytest.approx([round(float(v), 1) for v in logits], abs=0.051)
+
+
+def test_unanswered_request_clears_the_old_answer_and_says_so(page):
+    mouse_draw(page, place(DIGITS[7], 40, 40, 200))
+    assert settled_prediction(page) == "7"
+    page.route("**/api/predict*", lambda route: route.abort())
+    mouse_draw(page, place(DIGITS[1], 200, 40, 60)[:1])
+    page.wait_for_function("document.body.dataset.busy === '0'")
+    assert page.get_by_test_id("prediction").text_content() == ""
+    status = page.get_by_test_id("server-status")
+    assert status.is_visible() and "No answer from the server" in status.text_content()
+    assert "7" not in page.locator("#confidence").text_content()
+    page.unroute("**/api/predict*")
+    page.get_by_test_id("undo").click()  # the server answers again: the mark goes
+    assert settled_prediction(page) == "7"
+    assert not status.is_visible()
+
+
+def test_shortcuts_work_while_the_brush_slider_has_focus(page):
+    mouse_draw(page, place(DIGITS[1], 60, 40, 200))
+    assert settled_prediction(page) == "1"
+    brush = page.get_by_label("Brush")
+    brush.focus()
+    before = int(brush.input_value())
+    page.keyboard.press("]")
+    assert int(brush.input_value()) == before + 2
+    page.keyboard.press("c")
+    assert settled_prediction(page) == ""
+
+
+def test_touch_screen_shows_no_keyboard_hints_and_keeps_the_prediction_in_view(touch_page):
+    assert not touch_page.locator("kbd").first.is_visible()
+    assert not touch_page.locator(".hint.keys").is_visible()
+    touch_draw(touch_page, place(DIGITS[4], 40, 40, 200))
+    assert settled_prediction(touch_page) == "4"
+    assert touch_page.evaluate("window.scrollY") == 0  # drawing did not scroll the page
+    box = touch_page.get_by_test_id("prediction").bounding_box()
+    assert box["y"] + box["height"] <= 844, box  # visible under the canvas without scrolling
+    assert touch_page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing cut off sideways
+
+
+def _save(page, name, full_page=False):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def test_screenshots_desktop_1280x900(page):
+    """For a person to look at: test-screenshots/desktop-1280x900*.png. The three top cards end
+    within 8rem of each other (no large empty area under one of them)."""
+    mouse_draw(page, place(DIGITS[3], 40, 40, 200))
+    assert settled_prediction(page) == "3"
+    bottoms = page.evaluate("[...document.querySelectorAll('main > .draw, main > .result, main > .sees')]"
+                            ".map(c => c.getBoundingClientRect().bottom)")
+    assert max(bottoms) - min(bottoms) < 128, bottoms
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    _save(page, "desktop-1280x900.png")
+    _open_map(page, 1, 3)
+    _click_pixel(page, 10, 13)
+    _save(page, "desktop-1280x900-full.png", full_page=True)
+    page.get_by_role("button", name="About the model").click()
+    _save(page, "desktop-1280x900-about.png", full_page=True)
+
+
+def test_screenshots_phone_390x844(touch_page):
+    """For a person to look at: test-screenshots/phone-390x844*.png."""
+    touch_draw(touch_page, place(DIGITS[3], 40, 40, 200))
+    assert settled_prediction(touch_page) == "3"
+    _save(touch_page, "phone-390x844.png")
+    tile = touch_page.locator("[data-testid=map-tile][data-layer='4'][data-channel='2']")
+    tile.scroll_into_view_if_needed()
+    tile.tap()
+    touch_page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
+    _save(touch_page, "phone-390x844-full.png", full_page=True)
+    touch_page.get_by_role("button", name="About the model").tap()
+    summary = touch_page.locator("#about-summary")
+    assert summary.evaluate("e => getComputedStyle(e).overflowX") == "auto"  # scrolls, not cut off
+    assert touch_page.evaluate("document.documentElement.scrollWidth") <= 390
+    _save(touch_page, "phone-390x844-about.png", full_page=True)

@@ -210,13 +210,14 @@ def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_pa
         find_weights(reads="shapes")
 
 
-def test_about_panel_links_to_notebooks_that_exist_and_are_served(client):
+def test_about_panel_links_to_rendered_notebooks_that_exist(client):
     page = client.get("/").text
-    links = re.findall(r'href="(/notebooks/[^"]+\.ipynb)"', page)
+    links = re.findall(r'href="(/notebooks/[^"]+)"', page)
     assert len(links) == 3
-    for link in links:
+    for link in links:  # each a rendered page, and the .ipynb beside it a download
         res = client.get(link)
-        assert res.status_int == 200 and json.loads(res.body)["cells"], link
+        assert res.status_int == 200 and res.content_type == "text/html", link
+        assert json.loads(client.get(link + ".ipynb").body)["cells"], link
     assert client.get("/notebooks/../setup.cfg", expect_errors=True).status_int in (403, 404)
 
 
@@ -286,3 +287,81 @@ def test_a_single_shapes_model_is_served_as_the_default(shapes_model):
     app = TestApp(create_app(shapes_model))
     assert app.get("/api/models").json["default"] == "shapes"
     assert app.post_json("/api/predict", body(drawing(0))).json["classes"] == list(shapes.CLASSES)
+
+
+def _inspect(client, pixels, **fields):
+    return client.post_json("/api/inspect", {**body(pixels), **fields}, expect_errors=True)
+
+
+def test_inspect_conv_pixel_recomputes_the_layers_output(client, model):
+    """The click-a-pixel view: window * kernel summed over channels plus the bias is the value the
+    layer output, for both convolutions (one input channel, and many)."""
+    pixels = drawing(4)
+    x = to_mnist(pixels)[None, None].astype(model.dtype)
+    acts = model.activations(x)
+    convs = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Conv2D"]
+    for L in convs:
+        y = acts[L][1][0]
+        f, i, j = y.shape[0] - 1, y.shape[1] // 2, y.shape[2] // 3
+        data = _inspect(client, pixels, layer=L, channel=f, row=i, col=j).json
+        px = data["pixel"]
+        window, kernel = np.array(px["window"]), np.array(px["kernel"])
+        assert window.shape == kernel.shape == model.layers[L].params["W"][f].shape
+        np.testing.assert_allclose(np.array(px["products"]), window * kernel, atol=1e-5)
+        assert px["sum"] == pytest.approx(sum(px["channel_sums"]) + px["bias"], abs=1e-5)
+        assert px["sum"] == pytest.approx(float(y[f, i, j]), rel=1e-4, abs=1e-4)
+        assert px["layer_value"] == pytest.approx(float(y[f, i, j]), rel=1e-6)
+        np.testing.assert_allclose(np.array(data["map"]), y[f], atol=1e-5)
+        np.testing.assert_allclose(np.array(data["filter"]), model.layers[L].params["W"][f], atol=1e-6)
+
+
+def test_inspect_pool_pixel_names_the_winner(client, model):
+    pixels = drawing(4)
+    x = to_mnist(pixels)[None, None].astype(model.dtype)
+    acts = model.activations(x)
+    L = next(i for i, layer in enumerate(model.layers) if type(layer).__name__ == "MaxPool2D")
+    y = acts[L][1][0]
+    f = int(np.argmax(y.reshape(len(y), -1).max(axis=1)))
+    i, j = np.unravel_index(int(np.argmax(y[f])), y[f].shape)
+    px = _inspect(client, pixels, layer=L, channel=f, row=int(i), col=int(j)).json["pixel"]
+    window = np.array(px["window"])
+    kh, kw = px["winner"]
+    assert window[kh, kw] == window.max() == pytest.approx(float(y[f, i, j]), rel=1e-6)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"layer": 99, "channel": 0}, "'layer' must be an integer"),
+    ({"layer": 1, "channel": 1000}, "'channel' must be an integer"),
+    ({"layer": 1, "channel": 0, "row": -1, "col": 0}, "'row' must be an integer"),
+    ({"layer": "1", "channel": 0}, "'layer' must be an integer"),
+])
+def test_inspect_refuses_bad_indices_with_a_400(client, fields, message):
+    res = _inspect(client, drawing(4), **fields)
+    assert res.status_int == 400 and message in res.json["error"]
+
+
+def test_inspect_of_an_empty_drawing_is_a_400(client):
+    res = _inspect(client, np.zeros((40, 40), np.uint8), layer=1, channel=0)
+    assert res.status_int == 400 and "nothing drawn" in res.json["error"]
+
+
+def test_predict_with_activations_gives_dense_outputs_and_logits(client, model):
+    pixels = drawing(4)
+    data = client.post_json("/api/predict?activations=1", body(pixels)).json
+    x = to_mnist(pixels)[None, None].astype(model.dtype)
+    logits = model.forward(x)[0]
+    np.testing.assert_allclose(data["logits"], logits, rtol=1e-5, atol=1e-5)
+    p = np.exp(np.array(data["logits"]) - max(data["logits"]))
+    np.testing.assert_allclose(p / p.sum(), data["probabilities"], atol=1e-5)
+    dense = [i for i, layer in enumerate(model.layers) if type(layer).__name__ == "Dense"]
+    assert [v["name"] for v in data["vectors"]] == [f"{i}:Dense" for i in dense]
+
+
+def test_model_description_numbers_layers_with_shapes_and_relu_notes(client, model):
+    layers = client.get("/api/model").json["layers"]
+    assert len(layers) == len(model.layers)
+    x = np.zeros((1, *model.input_shape), model.dtype)
+    for row, (_, y), layer in zip(layers, model.activations(x), model.layers):
+        assert row["output_shape"] == list(y.shape[1:])
+    relu_after = [i for i, row in enumerate(layers) if row["relu_after"]]
+    assert relu_after and all(type(model.layers[i + 1]).__name__ == "ReLU" for i in relu_after)

@@ -7,10 +7,13 @@ and the model) and return a dict, which Bottle serialises to JSON. Every error, 
 Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."} without a
 traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
 
-Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>,
-GET /api/models, GET /api/model?model=<name>, GET /healthz, and GET /notebooks/<name> for the
-about panel's links (from a source checkout). Without ?model= the default model answers:
-"digits" when it is served, else the first. An unknown name is a 404 naming the known ones.
+Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>, POST
+/api/inspect?model=<name> (one feature map and one pixel's computation, from
+scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET /healthz, and
+GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its committed
+outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
+the default model answers: "digits" when it is served, else the first. An unknown name is a 404
+naming the known ones.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from pathlib import Path
 import bottle
 import numpy as np
 
-from scratchcnn import preprocess
+from scratchcnn import layerview, preprocess
 
+from . import notebook as notebook_page
 from . import wire
 
 STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
@@ -51,6 +55,9 @@ def describe_model(model, card: dict | None) -> dict:
         }
         for i, layer in enumerate(model.layers)
     ]
+    for row, view in zip(layers, layerview.layer_table(model)):  # output shapes, ReLU notes
+        row.update(label=view["label"], output_shape=view["output_shape"],
+                   relu_after=view["relu_after"])
     return {
         "reads": model.reads,
         "classes": list(model.classes),
@@ -86,12 +93,26 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     if digits:
         answer["digit"] = int(model.classes[k]) if model.classes[k].isdigit() else k
     if with_maps:
+        acts = model.activations(batch)
         answer["maps"] = [
             wire.encode_maps(name, y[0])
-            for (name, y), layer in zip(model.activations(batch), model.layers)
+            for (name, y), layer in zip(acts, model.layers)
             if type(layer).__name__ in MAP_LAYERS
         ]
+        answer["vectors"] = layerview.vectors(model, acts)  # the Dense layers; the last: logits
+        answer["logits"] = answer["vectors"][-1]["values"] if answer["vectors"] else None
     return answer
+
+
+def inspect_drawing(model, payload: dict) -> dict:
+    """What POST /api/inspect answers: one feature map and one pixel's computation, for the
+    drawing in the payload (the fields of /api/predict plus layer, channel and optional row, col)."""
+    pixels = wire.decode_drawing(payload)
+    if not preprocess.has_ink(pixels):
+        raise ValueError("nothing drawn yet: draw a digit")
+    x = preprocess.to_mnist(pixels)[None, None].astype(model.dtype)  # (1, 1, 28, 28)
+    return layerview.inspect(model, x, payload.get("layer"), payload.get("channel"),
+                             payload.get("row"), payload.get("col"))
 
 
 def _json_error(err: bottle.HTTPError):
@@ -178,7 +199,16 @@ def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
 
     @app.get("/notebooks/<name>")
     def notebook(name):
-        return bottle.static_file(name, root=NOTEBOOKS_ROOT, download=name)
+        if name.endswith(".ipynb"):  # the raw file, to run it
+            return bottle.static_file(name, root=NOTEBOOKS_ROOT, download=name)
+        path = Path(NOTEBOOKS_ROOT) / f"{name}.ipynb"
+        if not Path(NOTEBOOKS_ROOT).is_dir():  # an installed wheel carries no notebooks
+            return bottle.HTTPResponse(notebook_page.unavailable_page(name), status=404,
+                                       content_type="text/html; charset=utf-8")
+        if "/" in name or name.startswith(".") or not path.is_file():
+            bottle.abort(404)
+        bottle.response.content_type = "text/html; charset=utf-8"
+        return notebook_page.render_notebook(path)
 
     @app.get("/healthz")
     def healthz():
@@ -199,19 +229,34 @@ def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
                 info[name] = {"name": name, **describe_model(*served[name])}
         return info[name]
 
-    @app.post("/api/predict")
-    def api_predict():
-        name = chosen()
+    def json_body():
         if bottle.request.content_type.split(";")[0].strip().lower() != JSON_TYPE:
             got = bottle.request.content_type or "none"
             bottle.abort(415, f"Content-Type must be {JSON_TYPE}, got {got}")
         try:
-            pixels = wire.decode_drawing(bottle.request.json)
-        except ValueError as e:
-            bottle.abort(400, str(e))
+            return bottle.request.json
         except RecursionError:
             bottle.abort(400, "JSON nested too deeply")
+
+    @app.post("/api/predict")
+    def api_predict():
+        name = chosen()
+        payload = json_body()
+        try:
+            pixels = wire.decode_drawing(payload)
+        except ValueError as e:
+            bottle.abort(400, str(e))
         with locks[name]:
             return predict_drawing(served[name][0], pixels, bottle.request.query.activations == "1")
+
+    @app.post("/api/inspect")
+    def api_inspect():
+        name = chosen()
+        payload = json_body()
+        try:
+            with locks[name]:
+                return inspect_drawing(served[name][0], payload)
+        except ValueError as e:
+            bottle.abort(400, str(e))
 
     return app

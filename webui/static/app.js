@@ -11,7 +11,7 @@
   const W = canvas.width, H = canvas.height;
   const brush = $("brush"), brushValue = $("brush-value");
   const predictionEl = $("prediction"), confidenceEl = $("confidence"), announceEl = $("announce");
-  const barsEl = $("probabilities"), input28 = $("input28"), mapsEl = $("maps");
+  const barsEl = $("probabilities"), input28 = $("input28");
 
   const THROTTLE_MS = 120; // live prediction at most about 8 times a second
   const strokes = []; // [{width, points: [[x, y], ...]}]
@@ -63,6 +63,15 @@
   function canvasPoint(e) {
     const r = canvas.getBoundingClientRect();
     return [(e.clientX - r.left) * (W / r.width), (e.clientY - r.top) * (H / r.height)];
+  }
+
+  // No keyboard hints on a touch screen: hidden by CSS where the device says it has no hover,
+  // and from the first touch anywhere.
+  document.addEventListener("pointerdown", (e) => {
+    if (e.pointerType === "touch") document.body.classList.add("touch");
+  }, { capture: true, passive: true });
+  if (window.matchMedia && matchMedia("(hover: none) and (pointer: coarse)").matches) {
+    document.body.classList.add("touch");
   }
 
   canvas.addEventListener("pointerdown", (e) => {
@@ -124,15 +133,22 @@
   $("clear").addEventListener("click", clearAll);
   brush.addEventListener("input", () => setBrush(Number(brush.value)));
 
+  // Shortcuts work whatever has focus (the brush slider, a button), except where one types text.
+  const TYPING = /^(text|search|email|number|password|tel|url)$/;
+  function typing(el) {
+    if (!el || !el.tagName) return false;
+    if (el.isContentEditable || el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && TYPING.test(el.type || "text");
+  }
+
   document.addEventListener("keydown", (e) => {
-    const tag = (e.target && e.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA" || e.altKey || e.metaKey) return;
+    if (typing(e.target) || e.altKey || e.metaKey) return;
     const key = e.key.toLowerCase();
     if (key === "z" || (e.ctrlKey && key === "z")) { undo(); e.preventDefault(); }
     else if (e.ctrlKey) return;
     else if (key === "c" || key === "escape" || key === "delete") { clearAll(); e.preventDefault(); }
-    else if (key === "[") setBrush(Number(brush.value) - 2);
-    else if (key === "]") setBrush(Number(brush.value) + 2);
+    else if (key === "[") { setBrush(Number(brush.value) - 2); e.preventDefault(); }
+    else if (key === "]") { setBrush(Number(brush.value) + 2); e.preventDefault(); }
   });
 
   // ---------------------------------------------------------------- prediction
@@ -152,6 +168,10 @@
     return btoa(bin);
   }
 
+  // what layers.js sends to POST /api/inspect: the same drawing as the last prediction
+  let lastPayload = null;
+  window.scratchcnnDrawing = () => lastPayload;
+
   // Ask for a prediction now if possible, else as soon as the throttle and the request allow.
   function requestPrediction(now) {
     pending = true;
@@ -168,17 +188,21 @@
     inFlight = true;
     lastSent = performance.now();
     const mine = ++seq;
+    const payload = { width: W, height: H, pixels: pixelsBase64() };
     try {
       const res = await fetch("/api/predict?activations=1&model=" + modelName, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ width: W, height: H, pixels: pixelsBase64() }),
+        body: JSON.stringify(payload),
       });
       const data = await res.json();
       if (!res.ok) throw new Error(data.error || res.statusText);
-      if (mine === seq && data.classes && data.classes.join() === classes.join()) show(data);
+      if (mine === seq && data.classes && data.classes.join() === classes.join()) {
+        lastPayload = payload;
+        show(data);
+      }
     } catch (err) {
-      confidenceEl.textContent = "The server did not answer: " + err.message;
+      if (mine === seq) showUnanswered(err);
     } finally {
       inFlight = false;
       if (pending) requestPrediction(true);
@@ -195,8 +219,30 @@
 
   function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1) + "%"; }
 
+  // The server did not answer: clear the old answer (it was for another drawing) and say so.
+  function showUnanswered(err) {
+    latest = null;
+    predictionEl.textContent = "";
+    confidenceEl.textContent = "";
+    const status = $("server-status");
+    status.textContent = "No answer from the server (" + (err.message || err) + "). The drawing is kept: " +
+      "draw or press Undo to try again.";
+    status.hidden = false;
+    document.body.classList.add("unanswered");
+    [...barsEl.children].forEach((li) => {
+      li.classList.remove("top");
+      li.querySelector(".fill").style.width = "0%";
+      li.querySelector(".pct").textContent = "–";
+      li.querySelector(".logit").textContent = "";
+    });
+    announceEl.textContent = "No answer from the server.";
+    if (window.LayerView) LayerView.stale();
+  }
+
   function show(data) {
     latest = data;
+    $("server-status").hidden = true;
+    document.body.classList.remove("unanswered");
     const probs = data.probabilities || new Array(classes.length).fill(0);
     const label = data.label, k = classes.indexOf(label);
     const hidden = document.body.dataset.hideAnswer === "1"; // the game hides it until judged
@@ -212,10 +258,11 @@
       li.classList.toggle("top", j === k);
       li.querySelector(".fill").style.width = (100 * probs[j]).toFixed(1) + "%";
       li.querySelector(".pct").textContent = pct(probs[j]);
+      li.querySelector(".logit").textContent = data.logits ? data.logits[j].toFixed(1) : "";
       li.setAttribute("aria-label", classes[j] + ": " + pct(probs[j]));
     });
     drawInput(data.input);
-    drawMaps(data.maps || []);
+    if (window.LayerView) LayerView.update(data);
     for (const fn of listeners) fn(data);
   }
 
@@ -225,7 +272,7 @@
     barsEl.setAttribute("aria-label", "probability of each " + (modelName === "digits" ? "digit" : "shape"));
     for (const c of classes) {
       const li = document.createElement("li");
-      li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct">0%</span>';
+      li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct">0%</span><span class="logit"></span>';
       li.querySelector(".label").textContent = c;
       li.setAttribute("aria-label", c + ": 0%");
       barsEl.appendChild(li);
@@ -285,59 +332,6 @@
       img.data[o + 3] = 255;
     }
     c.putImageData(img, 0, 0);
-  }
-
-  function decode(b64) {
-    const bin = atob(b64), out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-
-  // One canvas per layer: its C maps as a grid of tiles, 1 px apart. Maps with negative values
-  // (convolution outputs before ReLU) are blue below zero and orange above; others are grey.
-  function drawMaps(maps) {
-    const seen = new Set();
-    for (const m of maps) {
-      seen.add(m.name);
-      let box = mapsEl.querySelector('[data-layer="' + m.name + '"]');
-      if (!box) {
-        box = document.createElement("div");
-        box.dataset.layer = m.name;
-        box.innerHTML = "<h3></h3><canvas></canvas>";
-        mapsEl.appendChild(box);
-      }
-      const [C, h, w] = m.shape.length === 3 ? m.shape : [1, 1, m.shape[0]];
-      box.querySelector("h3").innerHTML = m.name.replace(":", " ") +
-        " <span>" + C + " maps of " + h + "&times;" + w + "</span>";
-      const cols = Math.ceil(Math.sqrt(C * 2)), rows = Math.ceil(C / cols);
-      const cv = box.querySelector("canvas");
-      cv.width = cols * (w + 1) - 1;
-      cv.height = rows * (h + 1) - 1;
-      cv.setAttribute("role", "img");
-      cv.setAttribute("aria-label", "feature maps of layer " + m.name);
-      const c = cv.getContext("2d");
-      const img = c.createImageData(cv.width, cv.height);
-      const q = decode(m.data), span = (m.max - m.min) / 255;
-      const scale = Math.max(Math.abs(m.min), Math.abs(m.max)) || 1, signed = m.min < 0;
-      for (let ch = 0; ch < C; ch++) {
-        const x0 = (ch % cols) * (w + 1), y0 = Math.floor(ch / cols) * (h + 1);
-        for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
-          const v = (m.min + span * q[ch * h * w + i * w + j]) / scale; // in [-1, 1]
-          const o = 4 * ((y0 + i) * cv.width + x0 + j);
-          if (signed) {
-            const a = Math.min(1, Math.abs(v));
-            img.data[o] = v > 0 ? 255 * a : 30 * a;
-            img.data[o + 1] = v > 0 ? 140 * a : 110 * a;
-            img.data[o + 2] = v > 0 ? 0 : 255 * a;
-          } else {
-            img.data[o] = img.data[o + 1] = img.data[o + 2] = Math.round(255 * v);
-          }
-          img.data[o + 3] = 255;
-        }
-      }
-      c.putImageData(img, 0, 0);
-    }
-    for (const box of [...mapsEl.children]) if (!seen.has(box.dataset.layer)) box.remove();
   }
 
   // ---------------------------------------------------------------- about panel

@@ -197,8 +197,10 @@
   // Keys: the same action whatever has focus (a focused button must not turn Enter into a click).
   window.addEventListener("keydown", (e) => {
     if (!game.on || e.altKey || e.ctrlKey || e.metaKey) return;
-    const tag = (e.target && e.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA") return;
+    const el = e.target || {}, tag = el.tagName || "";
+    // only a field one types into keeps its keys (the brush slider does not)
+    if (el.isContentEditable || tag === "TEXTAREA" || tag === "SELECT" ||
+        (tag === "INPUT" && !/^(range|checkbox|radio|button)$/.test(el.type || ""))) return;
     const key = e.key.toLowerCase();
     let handled = true;
     if (key === "enter") { if (game.phase === "summary") start(); else submit(false); }

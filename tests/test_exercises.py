@@ -1,0 +1,89 @@
+"""The notebooks' check cells: each passes with the library's own function and fails, with a hint,
+with a deliberately wrong one (and with a blank exercise that still raises NotImplementedError)."""
+
+import numpy as np
+import pytest
+
+from scratchcnn import exercises as ex
+from scratchcnn import reference
+
+
+def _not_written(*args):
+    raise NotImplementedError
+
+
+def _conv(x, W, b, stride, pad):
+    out = reference.conv_forward(x, W, b, stride, pad)
+    return out[0] if isinstance(out, tuple) else out  # (y, cache) after the cache convention
+
+
+def _receptive_field(kernels, strides):
+    r, jump = 1, 1
+    for k, s in zip(kernels, strides):
+        r, jump = r + (k - 1) * jump, jump * s
+    return r
+
+
+def _maxpool_backward(dy, x, kernel, stride):
+    """Max-pool backward from the library's own layer (whatever reference's signature is)."""
+    from scratchcnn import MaxPool2D
+
+    layer = MaxPool2D(kernel, stride, impl="naive")
+    layer.forward(x, training=True)
+    return layer.backward(dy)
+
+
+def _sgd(p, g, v, lr, mu):
+    v = mu * v + g
+    return p - lr * v, v
+
+
+RIGHT_AND_WRONG = {
+    "conv_forward": (ex.check_conv_forward, _conv,
+                     lambda x, W, b, s, p: _conv(x, W[:, :, ::-1, ::-1].copy(), b, s, p), "flipped"),
+    "receptive_field": (ex.check_receptive_field, _receptive_field,
+                        lambda k, s: 1 + sum(kk - 1 for kk in k), "strides are ignored"),
+    "conv1x1": (ex.check_conv1x1, lambda x, W: np.einsum("fc,nchw->nfhw", W, x),
+                lambda x, W: np.einsum("fc,nchw->nfhw", W, x) + 1.0, "wrong values"),
+    "dense_backward": (ex.check_dense_backward, lambda dy, x, W: (dy @ W.T, x.T @ dy, dy.sum(0)),
+                       lambda dy, x, W: (dy @ W.T, x.T @ dy, dy.mean(0)), "mean over the batch"),
+    "maxpool_backward": (ex.check_maxpool_backward, _maxpool_backward, ex._avg_dx, "average pooling"),
+    "dropout": (ex.check_dropout, lambda x, keep, p: x * keep / (1 - p),
+                lambda x, keep, p: x * keep, "not scaled"),
+    "batchnorm_forward": (ex.check_batchnorm_forward,
+                          lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + b,
+                          lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + b,
+                          "unbiased"),
+    "sgd_momentum": (ex.check_sgd_momentum, _sgd, lambda p, g, v, lr, mu: (p - lr * g, v),
+                     "velocity is not kept"),
+    "he_std": (ex.check_he_std, lambda fan_in: np.sqrt(2 / fan_in),
+               lambda fan_in: np.sqrt(1 / fan_in), "Xavier"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RIGHT_AND_WRONG))
+def test_check_passes_with_the_library_and_names_the_mistake_of_a_wrong_answer(name):
+    check, right, wrong, hint = RIGHT_AND_WRONG[name]
+    passed = check(right)
+    assert passed and repr(passed).startswith("PASS"), repr(passed)
+    failed = check(wrong)
+    assert not failed and repr(failed).startswith("NOT YET") and hint in repr(failed), repr(failed)
+    blank = check(_not_written)
+    assert not blank and "not written yet" in repr(blank), repr(blank)
+
+
+def test_check_reports_an_exception_in_the_learners_code_instead_of_raising():
+    result = ex.check_conv_forward(lambda *a: np.zeros(3)[5])
+    assert not result and "IndexError" in repr(result)
+
+
+def test_measured_receptive_field_of_the_shipped_architecture():
+    # conv 3x3 s1, pool 2 s2, conv 3x3 s1, pool 2 s2: 1 + 2 + 1 + 2*2 + 1*2 = 10
+    assert ex.measured_receptive_field([3, 2, 3, 2], [1, 2, 1, 2]) == 10
+    assert ex.measured_receptive_field([5], [1]) == 5
+
+
+def test_he_std_keeps_the_activation_variance_where_xavier_lets_it_vanish():
+    he = ex.activation_variances(lambda fan_in: np.sqrt(2 / fan_in))
+    xavier = ex.activation_variances(lambda fan_in: np.sqrt(1 / fan_in))
+    assert he[-1] / he[0] > 0.3 and xavier[-1] / xavier[0] < 1e-4
