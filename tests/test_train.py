@@ -96,8 +96,9 @@ def test_fit_learns_the_toy_task_and_logs_every_epoch(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("stop_after_step", [2, 4])  # at the epoch boundary; mid-epoch
-def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after_step):
+def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after_step, sig):
     def run(out, on_step=None, resume=False):
         model = tiny_model()
         opt = Adam(model, FIT["lr"])
@@ -109,11 +110,13 @@ def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after
 
     def interrupt(step):
         if step == stop_after_step:
-            os.kill(os.getpid(), signal.SIGINT)  # the real Ctrl-C path
+            os.kill(os.getpid(), sig)  # the real Ctrl-C (or `timeout`, systemd stop) path
 
-    with pytest.raises(train.TrainingInterrupted, match="checkpoint written"):
+    with pytest.raises(train.TrainingInterrupted, match="checkpoint written") as info:
         run(tmp_path / "b", on_step=interrupt)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert info.value.signum == sig
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     resumed, opt, history = run(tmp_path / "b", resume=True)
     for (name, p, _), (_, q, _) in zip(resumed.parameters(), reference.parameters()):
         np.testing.assert_array_equal(p, q, err_msg=name)
@@ -124,6 +127,88 @@ def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after
     assert [{k: v for k, v in e.items() if k not in drop} for e in history["epochs"]] == \
         [{k: v for k, v in e.items() if k not in drop} for e in ref_history["epochs"]]
     assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def _rewrite(path, change):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+def _meta(change):
+    def apply(arrays):
+        meta = json.loads(str(arrays["meta"]))
+        change(meta)
+        arrays["meta"] = np.array(json.dumps(meta))
+    return apply
+
+
+def _flip(path, at: float):
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS = {
+    "empty": (lambda p: p.write_bytes(b""), "not a complete checkpoint"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:-100]), "not a complete checkpoint"),
+    "flipped bit in the data": (lambda p: _flip(p, 0.3), "damaged (bad CRC)"),
+    "flipped bit near the end": (lambda p: _flip(p, 0.9), "damaged"),
+    "meta missing": (lambda p: _rewrite(p, lambda a: a.pop("meta")), "no 'meta' entry"),
+    "meta not JSON": (lambda p: _rewrite(p, lambda a: a.update(meta=np.array("{oops"))),
+                      "meta entry is not JSON"),
+    "meta a list": (lambda p: _rewrite(p, lambda a: a.update(meta=np.array("[1]"))),
+                    "lacks or mistypes"),
+    "meta without rng": (lambda p: _rewrite(p, _meta(lambda m: m.pop("rng"))), "['rng']"),
+    "rng garbage": (lambda p: _rewrite(p, _meta(lambda m: m.update(rng={"x": 1}))), "RNG"),
+    "epoch a string": (lambda p: _rewrite(p, _meta(lambda m: m.update(epoch="1"))), "['epoch']"),
+    "perm missing": (lambda p: _rewrite(p, lambda a: a.pop("perm")), "no 'perm' entry"),
+    "perm too short": (lambda p: _rewrite(p, lambda a: a.update(perm=np.arange(5))),
+                       "not a permutation of the 80"),
+    "batch past the epoch": (lambda p: _rewrite(p, _meta(lambda m: m.update(batch=99))),
+                             "batch position 99 is past the epoch's 3 batches"),
+    "epoch past the end": (lambda p: _rewrite(p, _meta(lambda m: m.update(epoch=7))),
+                           "epoch 7, outside 0..2"),
+    "model parameter missing": (lambda p: _rewrite(p, lambda a: a.pop("model/1.W")),
+                                "missing ['1.W']"),
+    "optimizer steps missing": (lambda p: _rewrite(p, lambda a: a.pop("optim/steps")), "steps"),
+    "optimizer buffer misshapen": (lambda p: _rewrite(p, lambda a: a.update(
+        {"optim/m.1.W": np.zeros(3, np.float32)})), "optimizer buffer m.1.W"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_a_corrupt_checkpoint_is_one_clear_error_naming_it(tmp_path, case):
+    def run(on_step=None, resume=False):
+        model = tiny_model()
+        train.fit(model, Adam(model, FIT["lr"]), toy_data(), out_dir=tmp_path, on_step=on_step,
+                  resume=resume, **FIT)
+
+    def interrupt(step):
+        if step == 1:  # mid-epoch 1: the checkpoint holds a permutation and a batch position
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(train.TrainingInterrupted):
+        run(on_step=interrupt)
+    corrupt, fragment = CORRUPTIONS[case]
+    corrupt(tmp_path / train.CHECKPOINT)
+    with pytest.raises(train.CheckpointError) as info:
+        run(resume=True)
+    message = str(info.value)
+    assert str(tmp_path / train.CHECKPOINT) in message and fragment in message, message
+    assert "Delete it to start over" in message and "\n" not in message
+
+
+def test_orphan_temporary_files_of_killed_writes_are_removed_on_the_next_run(tmp_path):
+    orphans = [tmp_path / ".checkpoint.npz.x1y2.tmp", tmp_path / ".metrics.jsonl.abcd.tmp"]
+    for path in orphans:
+        path.write_bytes(b"half of a write killed before its rename")
+    other = tmp_path / "notes.tmp"  # not atomic_open's: left alone
+    other.write_text("mine")
+    model = tiny_model()
+    train.fit(model, Adam(model, 1e-3), toy_data(), epochs=1, out_dir=tmp_path)
+    assert not any(p.exists() for p in orphans) and other.exists()
 
 
 def test_resume_refuses_a_checkpoint_from_other_settings(tmp_path):

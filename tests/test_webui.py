@@ -143,10 +143,20 @@ def test_body_over_one_mebibyte_is_413(client):
     assert_json_error(res, 413, "too large")
 
 
-def test_body_just_under_the_limit_is_read(client):
-    side = 700  # 490,000 bytes -> about 653 KB of base64: under 1 MiB
-    res = client.post_json("/api/predict", body(drawing(7, canvas=side, size=500)))
+def body_of_size(size: int) -> bytes:
+    """A real drawing's JSON (886x886 pixels, 1,046,728 bytes), padded with the whitespace JSON
+    allows after a value to exactly `size` bytes."""
+    text = json.dumps(body(drawing(7, canvas=886, size=600))).encode()
+    assert len(text) <= size, len(text)
+    return text + b" " * (size - len(text))
+
+
+def test_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413(client):
+    res = client.post("/api/predict", body_of_size(MAX_BODY), content_type="application/json")
     assert res.status_int == 200 and isinstance(res.json["digit"], int)
+    res = client.post("/api/predict", body_of_size(MAX_BODY + 1),
+                      content_type="application/json", expect_errors=True)
+    assert_json_error(res, 413, "too large")
 
 
 def test_unknown_route_is_404_and_wrong_method_is_405(client):
@@ -162,6 +172,16 @@ def test_a_failing_model_answers_500_without_a_traceback(capsys):
     assert_json_error(res, 500, "internal server error")
     assert "expected input of shape" not in res.text
     assert "Traceback" in capsys.readouterr().err  # the operator still sees it
+
+
+def test_nan_weights_answer_a_json_500_not_bare_nan(capsys):
+    broken = build_model("convnet")
+    for _, p, _ in broken.parameters():
+        p[...] = np.nan
+    res = TestApp(create_app(broken)).post_json("/api/predict", body(drawing(1)), expect_errors=True)
+    assert_json_error(res, 500, "internal server error")
+    json.loads(res.text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    capsys.readouterr()
 
 
 def test_each_app_is_a_fresh_bottle(model):
@@ -218,7 +238,16 @@ def test_about_panel_links_to_rendered_notebooks_that_exist(client):
         res = client.get(link)
         assert res.status_int == 200 and res.content_type == "text/html", link
         assert json.loads(client.get(link + ".ipynb").body)["cells"], link
-    assert client.get("/notebooks/../setup.cfg", expect_errors=True).status_int in (403, 404)
+
+
+@pytest.mark.parametrize("path", ["/notebooks/..", "/notebooks/%2e%2e", "/notebooks/..%2fsetup.cfg",
+                                  "/notebooks/%2e%2e%2fsetup.cfg.ipynb", "/notebooks/..ipynb"])
+def test_notebook_links_cannot_leave_the_notebooks_folder(client, path):
+    # ".." and "..ipynb" reach the handler (names without a slash: its guard refuses a leading
+    # dot, static_file its own root); a name with a slash, encoded or not, matches no route.
+    # The old test's "/notebooks/../setup.cfg" was only ever the router's 404.
+    res = client.get(path, expect_errors=True)
+    assert res.status_int in (403, 404) and "[metadata]" not in res.text, res.text[:200]
 
 
 # ---------------------------------------------------------------- two models: digits and shapes

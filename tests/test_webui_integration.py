@@ -8,6 +8,7 @@ import base64
 import json
 import signal
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -103,6 +104,16 @@ def test_body_over_one_mebibyte_is_413(server):
     assert_error(*server.post_json("/api/predict", big), 413, "too large")
 
 
+def test_body_of_exactly_the_limit_is_served_and_one_byte_more_is_413(server):
+    from test_webui import body_of_size
+
+    headers = {"Content-Type": "application/json"}
+    status, _, data = server.request("POST", "/api/predict", body_of_size(1 << 20), headers)
+    assert status == 200 and isinstance(data["digit"], int)
+    assert_error(*server.request("POST", "/api/predict", body_of_size((1 << 20) + 1), headers),
+                 413, "too large")
+
+
 def test_lying_content_length_is_answered_not_hung(server):
     # declares 2 MiB, sends a few bytes: refused on the header alone
     with socket.create_connection((server.host, server.port), timeout=10) as s:
@@ -112,6 +123,106 @@ def test_lying_content_length_is_answered_not_hung(server):
         )
         head = s.recv(4096)
     assert b" 413 " in head.split(b"\r\n")[0]
+
+
+def _raw(server, data: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes as they are; (status, headers, body) of the answer.
+
+    A server refusing a request before reading all of it closes on unread bytes, which resets
+    the connection and may destroy its answer before we read it: then try again (5 times)."""
+    for _ in range(5):
+        answer = b""
+        with socket.create_connection((server.host, server.port), timeout=10) as s:
+            try:
+                s.sendall(data)
+                while chunk := s.recv(65536):
+                    answer += chunk
+            except ConnectionResetError:
+                pass
+        if answer:
+            break
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def assert_raw_json_error(answer, expected_status, fragment):
+    status, headers, body = answer
+    assert status == expected_status, (status, body[:200])
+    assert headers["content-type"].startswith("application/json")
+    assert fragment in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("header, status, fragment", [
+    (b"Content-Length: abc", 400, "Content-Length"),
+    (b"X-Big: " + b"a" * 70_000, 431, "headers too large"),
+], ids=["bad Content-Length", "70 KB header"])
+def test_malformed_headers_get_a_json_error(server, header, status, fragment):
+    request = (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               + header + b"\r\nConnection: close\r\n\r\n{}")
+    assert_raw_json_error(_raw(server, request), status, fragment)
+
+
+def test_small_chunked_body_is_served(server):
+    payload = json.dumps(body(drawing(7))).encode()
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 4096]), payload[i:i + 4096])
+                      for i in range(0, len(payload), 4096))
+    status, _, answer = _raw(server, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                             b"application/json\r\nTransfer-Encoding: chunked\r\nConnection: "
+                             b"close\r\n\r\n" + chunks + b"0\r\n\r\n")
+    assert status == 200 and json.loads(answer)["digit"] == 7
+
+
+def test_chunked_body_over_the_limit_is_refused_before_it_is_all_read(server):
+    # 64 MiB offered in 64 KiB chunks: the server answers 413 once it has seen more than the
+    # limit, reads away at most 16 MiB more without keeping it, then hangs up, so the client
+    # cannot send it all (socket buffers hold a few MiB at most)
+    chunk = b"10000\r\n" + b"A" * 0x10000 + b"\r\n"
+    sent = 0
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            while sent < 64 << 20:
+                s.sendall(chunk)
+                sent += 0x10000
+        except OSError:  # reset or broken pipe: the server closed the connection
+            pass
+        try:
+            answer = s.recv(65536)
+        except OSError:
+            answer = b""
+    assert sent < 32 << 20, f"the server read {sent >> 20} MiB of a body over the 1 MiB limit"
+    assert b" 413 " in answer.split(b"\r\n")[0] and b"application/json" in answer
+
+
+def test_server_header_names_no_python_version(server):
+    _, res, _ = server.request("GET", "/healthz")
+    assert res.getheader("Server") == "scratchcnn"
+
+
+def _threads(pid: int) -> int:
+    status = open(f"/proc/{pid}/status").read()
+    return int(status.split("Threads:")[1].split()[0])
+
+
+def test_stalled_and_idle_clients_are_dropped_and_cost_no_threads(weights):
+    with running_server(weights, "--timeout", "2") as srv:
+        stalled = socket.create_connection((srv.host, srv.port), timeout=30)
+        stalled.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                        b"application/json\r\nContent-Length: 1000\r\n\r\n{")
+        idle = [socket.create_connection((srv.host, srv.port), timeout=30) for _ in range(80)]
+        time.sleep(0.5)
+        assert _threads(srv.proc.pid) < 30  # one per connection would be over 80
+        assert srv.request("GET", "/healthz", timeout=5)[0] == 200
+        start = time.monotonic()
+        assert stalled.recv(65536) == b""  # closed by the server, not by our 30 s timeout
+        assert time.monotonic() - start < 20
+        for s in idle:
+            assert s.recv(1) == b""
+            s.close()
+        stalled.close()
 
 
 json_values = st.recursive(
@@ -161,14 +272,16 @@ def test_server_still_answers_after_the_bad_inputs(server):
     assert status == 200 and info["num_params"] > 0 and info["layers"]
 
 
-@pytest.mark.parametrize("name", ["waitress"])  # the one verified here; cheroot etc. untested
+@pytest.mark.parametrize("name", ["wsgiref"])  # the one verified here; cheroot etc. untested
 def test_serve_on_another_installed_server(weights, name):
-    pytest.importorskip(name, reason=f"--server {name} needs `pip install {name}`")
     with running_server(weights, "--server", name) as srv:
         status, _, data = srv.post_json("/api/predict", body(drawing(7)))
         assert status == 200 and data["digit"] == 7
         assert_error(*srv.post_json("/api/predict", "{"), 400, "Invalid JSON")
         assert_error(*srv.request("GET", "/nope"), 404, "not found")
+        assert_raw_json_error(_raw(srv, b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                                   b"abc\r\nConnection: close\r\n\r\n"), 400, "Content-Length")
+        assert "Python" not in srv.request("GET", "/healthz")[1].getheader("Server")
         assert srv.stop(signal.SIGTERM) == 0
     assert "stopped" in srv.output()
 

@@ -38,7 +38,7 @@ class Server:
         self.url = self._wait_for_address(timeout)
         parts = urllib.parse.urlsplit(self.url)
         self.host, self.port = parts.hostname, parts.port
-        # wsgiref prints once listening; other servers print just before they bind
+        # waitress and wsgiref print once listening; other servers just before they bind
         wait_until_up(self.url, timeout=timeout, proc=self.proc)
 
     def _read(self):

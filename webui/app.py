@@ -18,6 +18,7 @@ naming the known ones.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -137,7 +138,11 @@ def _json_error(err: bottle.HTTPError):
 
 
 def _refuse_oversized_body() -> None:
-    """Answer 413 before routing when the declared body is over the limit, unread."""
+    """Answer 413 before routing when the declared body is over the limit, unread (400 when
+    Content-Length is not a number)."""
+    declared = bottle.request.environ.get("CONTENT_LENGTH", "").strip()
+    if declared and not declared.isdigit():
+        bottle.abort(400, f"Content-Length must be a number of bytes, got {declared[:40]!r}")
     if bottle.request.content_length > MAX_BODY:
         bottle.abort(413)
 
@@ -178,6 +183,9 @@ def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
     info: dict = {}  # GET /api/model's answers, built on first use
     for code in (400, 403, 404, 405, 413, 415, 500):
         app.error(code)(_json_error)
+    # strict JSON: a NaN (from NaN weights) is a 500, never the bare `NaN` JSON does not allow
+    app.uninstall(bottle.JSONPlugin)
+    app.install(bottle.JSONPlugin(json_dumps=functools.partial(json.dumps, allow_nan=False)))
     app.add_hook("before_request", _refuse_oversized_body)
 
     def chosen() -> str:
