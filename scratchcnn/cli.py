@@ -180,7 +180,7 @@ def _cmd_train(args) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
             augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
-            command=shlex.join(["scratchcnn", *args.argv]))
+            command=shlex.join(["scratchcnn", *args.argv]), data_name=args.data)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -198,17 +198,19 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     import json
 
-    from .data import load_mnist
     from .model import load_model
-    from .train import batch1_forward_ms, evaluate, format_report, write_model_card
+    from .train import batch1_forward_ms, evaluate, format_report, load_training_data, write_model_card
 
     if args.weights is None:
         from .zoo import find_weights
 
         args.weights = find_weights()
     model = load_model(args.weights)
-    result = evaluate(model, *load_mnist("test", args.data_dir))
-    result.update(weights=str(args.weights), num_params=int(model.num_params()),
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    images, labels = load_training_data(model.reads, "test", args.data_dir, args.limit)
+    result = evaluate(model, images[: args.limit], labels[: args.limit])
+    result.update(reads=model.reads, weights=str(args.weights), num_params=int(model.num_params()),
                   batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
     if args.card:
         write_model_card(args.weights, result)
@@ -249,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the drawing web app on the shipped (or given) weights")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=PORT, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
+    p.add_argument("--weights", action="append",
+                   help="a saved .npz model, served under what it reads (digits or shapes); "
+                        "repeat for both (default: every shipped model)")
     p.add_argument("--server", default="waitress",
                    help="waitress (default: timeouts and limits, see README), wsgiref (Python's "
                    "own, for development) or any other server Bottle supports")
@@ -330,8 +334,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
     p.add_argument("--val-size", type=COUNT, default=d["val_size"],
                    help="training images held out for validation (default: %(default)s)")
+    p.add_argument("--data", choices=("mnist", "shapes"),
+                   help="training data (default: what the model reads; shapes-small reads shapes)")
     p.add_argument("--train-limit", type=POSITIVE_INT, default=d["train_limit"],
-                   help="train on only the first N training images (default: all)")
+                   help="train on only the first N training images (default: all; shapes: draw "
+                        "N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true",
@@ -342,10 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "command that made the run")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
+    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix "
+                       "(MNIST test set, or 6,000 generated test shapes for a shapes model)")
     p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--limit", type=int, help="evaluate on the first N test images only")
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.set_defaults(func=_cmd_evaluate)
