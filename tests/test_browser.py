@@ -647,12 +647,21 @@ def test_screenshots_desktop_1280x900(page):
 
 def test_screenshots_phone_390x844(touch_page):
     """For a person to look at: test-screenshots/phone-390x844*.png."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     touch_draw(touch_page, place(DIGITS[3], 40, 40, 200))
     assert settled_prediction(touch_page) == "3"
     _save(touch_page, "phone-390x844.png")
     tile = touch_page.locator("[data-testid=map-tile][data-layer='4'][data-channel='2']")
     tile.scroll_into_view_if_needed()
     tile.tap()
+    # In two of about eight full runs on the loaded machine this tap, right after the scroll,
+    # started no inspection (cause not found; alone the test always passed): tap once more.
+    started = "document.querySelector('[data-testid=layer-detail]').dataset.busy !== undefined"
+    try:
+        touch_page.wait_for_function(started, timeout=10_000)
+    except PlaywrightTimeoutError:
+        tile.tap()
     touch_page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
     _save(touch_page, "phone-390x844-full.png", full_page=True)
     touch_page.get_by_role("button", name="About the model").tap()
