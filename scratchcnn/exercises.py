@@ -423,3 +423,73 @@ def check_he_std(fn) -> Check:
                      f"have std {measured:.4f}, yours {std:.4f}. Hint: the weights' variance times "
                      "fan_in should be 2.")
     return Check(name, True, "matches the spread of the library's Dense and Conv2D weights")
+
+
+# ------------------------------------------------------------------ notebook 04
+
+
+def check_batchnorm_backward(fn) -> Check:
+    """fn(dy, x, gamma, eps) -> (dx, dgamma, dbeta), batch norm's backward in training over a
+    batch of vectors (the statistics are the batch's own, so they depend on every x).
+    Compared with the library's BatchNorm1D backward in training mode.
+
+    Shapes: dy, x (N, D), gamma (D,) -> dx (N, D), dgamma (D,), dbeta (D,)
+    """
+    from .layers import BatchNorm1D
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for N, D, eps in [(6, 3, 1e-5), (4, 5, 1e-1)]:
+        x = rng.standard_normal((N, D)) * 2 + 1
+        dy, gamma = rng.standard_normal((N, D)), rng.uniform(0.5, 2.0, D)
+        layer = BatchNorm1D(D, eps=eps, dtype="float64")
+        layer.params["gamma"][...] = gamma
+        layer.forward(x, training=True)
+        dx = layer.backward(dy)
+        expected = (dx, layer.grads["gamma"], layer.grads["beta"])
+        s = 1 / np.sqrt(x.var(axis=0) + eps)
+        x_hat = (x - x.mean(axis=0)) * s
+        dgamma, dbeta = (dy * x_hat).sum(axis=0), dy.sum(axis=0)
+        wrong = {
+            "dx treats the mean and variance as constants (that is the inference gradient): in "
+            "training they depend on every x, which subtracts dbeta / N and x_hat * dgamma / N "
+            "from dy": (gamma * s * dy, dgamma, dbeta),
+            "dx keeps the variance's term but not the mean's (subtract dbeta / N as well)":
+                (gamma * s * (dy - x_hat * dgamma / N), dgamma, dbeta),
+            "dx keeps the mean's term but not the variance's (subtract x_hat * dgamma / N)":
+                (gamma * s * (dy - dbeta / N), dgamma, dbeta),
+            "dgamma multiplies dy by x instead of x_hat": (dx, (dy * x).sum(axis=0), dbeta),
+        }
+        cases.append((f"x {x.shape}, eps {eps}", (dy, x, gamma, eps), expected, wrong))
+    return _run("batch-norm backward", fn, cases,
+                "Hint: dbeta = sum dy, dgamma = sum dy * x_hat, dx = gamma * s / N * "
+                "(N * dy - dbeta - x_hat * dgamma), s = 1 / sqrt(var + eps), sums over axis 0.")
+
+
+def check_pooled_moments(fn) -> Check:
+    """fn(counts, means, variances) -> (mean, var): the mean and biased variance of a whole batch
+    from its pieces' sizes, means and biased variances (what BatchNorm.merge_twins computes for
+    the running statistics of a split batch). Compared with the moments of the whole batch.
+
+    Shapes: counts (P,), means, variances (P, C) -> mean (C,), var (C,)
+    """
+    rng = np.random.default_rng(8)
+    cases = []
+    for sizes in [(3, 5, 4), (10, 2)]:
+        pieces = [rng.standard_normal((n, 3)) * (1 + k) + k for k, n in enumerate(sizes)]
+        whole = np.concatenate(pieces)
+        counts = np.array(sizes, dtype=np.float64)
+        means = np.array([p.mean(axis=0) for p in pieces])
+        variances = np.array([p.var(axis=0) for p in pieces])
+        expected = (whole.mean(axis=0), whole.var(axis=0))
+        weighted = (counts[:, None] * means).sum(axis=0) / counts.sum()
+        wrong = {
+            "the variance averages the pieces' variances only: add each piece's spread of its mean "
+            "around the whole mean, (mean_i - mean)^2, weighted like the variances":
+                (weighted, (counts[:, None] * variances).sum(axis=0) / counts.sum()),
+            "the pieces are averaged without their sizes: weight each by its count":
+                (means.mean(axis=0), variances.mean(axis=0) + means.var(axis=0)),
+        }
+        cases.append((f"pieces of {sizes}", (counts, means, variances), expected, wrong))
+    return _run("pooled moments", fn, cases,
+                "Hint: mean = sum n_i mean_i / n, var = sum n_i (var_i + (mean_i - mean)^2) / n.")

@@ -3,7 +3,9 @@
 Parameters are named "<layer index>.<key>" ("0.W"), buffers (running statistics) the same way
 ("3.running_mean"). A saved model is one .npz holding every parameter and buffer under its name
 plus the architecture as a JSON string under "__architecture__",
-loaded with allow_pickle=False so a model file can never run code.
+loaded with allow_pickle=False so a model file can never run code. The architecture also names
+the classes (output k is classes[k]) and what the model reads ("digits" or "shapes"); a file
+written before they were recorded loads as digits, classes "0".."K-1" (the ten digits).
 """
 
 import json
@@ -20,6 +22,7 @@ from .losses import softmax
 FORMAT = "scratchcnn.sequential"
 FORMAT_VERSION = 1
 ARCH_KEY = "__architecture__"
+READS = ("digits", "shapes")  # what a model reads: the page's Digits / Shapes switch
 
 
 class Sequential:
@@ -28,14 +31,31 @@ class Sequential:
     Shapes: x (N, *input_shape) -> logits (N, K)
     """
 
-    def __init__(self, layers: list[Layer], input_shape=(1, 28, 28)):
+    def __init__(self, layers: list[Layer], input_shape=(1, 28, 28), classes=None,
+                 reads: str = "digits"):
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise ValueError(f"layer {i} must be a scratchcnn Layer, got {type(layer).__name__}")
+        if classes is not None and (
+                isinstance(classes, str) or not classes or len(set(classes)) != len(classes)
+                or not all(isinstance(c, str) and c for c in classes)):
+            raise ValueError(f"classes must be distinct non-empty names, got {classes!r}")
+        if reads not in READS:
+            raise ValueError(f"reads must be one of {READS}, got {reads!r}")
         self.layers = layers
         self.input_shape = tuple(int(s) for s in input_shape)
+        self._classes = None if classes is None else tuple(classes)
+        self.reads = reads
         self.unknown: dict | None = None  # the calibrated unknown answer (explain.calibrate)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The name of each output: as given, else "0".."K-1" (the ten digits for K = 10)."""
+        if self._classes is None:
+            K = self.forward(np.zeros((1, *self.input_shape), dtype=self.dtype)).shape[-1]
+            self._classes = tuple(str(k) for k in range(K))
+        return self._classes
 
     @property
     def dtype(self) -> np.dtype:
@@ -144,6 +164,7 @@ class Sequential:
 
     def config(self) -> dict:
         config = {"format": FORMAT, "version": FORMAT_VERSION, "input_shape": list(self.input_shape),
+                  "classes": list(self.classes), "reads": self.reads,
                   "layers": [{"type": type(layer).__name__, "config": layer.config()}
                              for layer in self.layers]}
         if self.unknown is not None:
@@ -155,7 +176,8 @@ class Sequential:
         """Build the model an architecture describes (checked first by check_architecture)."""
         check_architecture(config)
         layers = [LAYERS[spec["type"]](**spec.get("config", {})) for spec in config["layers"]]
-        model = cls(layers, config.get("input_shape", (1, 28, 28)))
+        model = cls(layers, config.get("input_shape", (1, 28, 28)),
+                    config.get("classes"), config.get("reads", "digits"))
         if config.get("unknown") is not None:
             from .explain import check_unknown
 
@@ -324,4 +346,8 @@ def load_model(path) -> Sequential:
         raise ValueError(f"{path}: cannot be read (permission denied)") from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path}: {e}") from None
+    K = model.forward(np.zeros((1, *model.input_shape), dtype=model.dtype)).shape[-1]
+    if K != len(model.classes):  # names given by the file, not derived from K
+        raise ValueError(f"{path}: the model has {K} outputs but names {len(model.classes)} "
+                         f"classes {list(model.classes)}")
     return model

@@ -104,7 +104,7 @@ def _triangle(rng):
 
 
 def _square(rng):
-    w = rng.uniform(0.8, 1.25)
+    w = rng.uniform(0.75, 1.35)
     v = np.array([[-w, -1], [w, -1], [w, 1], [-w, 1]], float)
     return [("poly", v, True)], "square"
 
@@ -124,6 +124,13 @@ def _diamond(rng):
     w = rng.choice([rng.uniform(0.5, 0.8), rng.uniform(0.8, 1.2), rng.uniform(1.2, 1.6)])
     mid = rng.uniform(-0.25, 0.25)  # a kite when the side corners are not halfway down
     v = np.array([[0, -1], [w, mid], [0, 1], [-w, mid]], float)
+    if u < 0.34:  # the card suit: each side bent in towards the centre
+        t = np.linspace(0, 1, 12)[:, None]
+        sides = []
+        for a, b in zip(v, np.roll(v, -1, axis=0)):
+            ctrl = (a + b) / 2 * rng.uniform(0.35, 0.7)
+            sides.append((1 - t) ** 2 * a + 2 * (1 - t) * t * ctrl + t**2 * b)
+        return [("curve", np.concatenate([sides[0]] + [q[1:] for q in sides[1:]]), True)], "suit"
     return [("poly", v, True)], "rhombus" if abs(w - 1) > 0.2 else "square on its corner"
 
 
@@ -140,12 +147,17 @@ def _star(rng):
     if u < 0.35:  # one stroke through every other corner of a pentagon
         v = _regular(5, top)[[0, 2, 4, 1, 3]]
         return [("poly", v, True)], "pentagram"
-    if u < 0.45:  # two triangles
+    if u < 0.43:  # two triangles
         a, b = _regular(3, top), _regular(3, top + np.pi)
         return [("poly", a, True), ("poly", b, True)], "six points"
-    inner = rng.uniform(0.3, 0.55)
-    radii = np.tile([1.0, inner], 5) * rng.uniform(0.9, 1.1, 10)
-    return [("poly", _regular(10, top, radii), True)], "outline"
+    if u < 0.5:  # an asterisk: three or four lines through the centre
+        k = int(rng.integers(3, 5))
+        ends = _regular(2 * k, top) * rng.uniform(0.85, 1.0, (2 * k, 1))
+        return [("poly", np.array([ends[i], ends[i + k]]), False) for i in range(k)], "asterisk"
+    k = int(rng.choice([4, 5, 5, 5, 6, 7, 8]))  # mostly five points
+    inner = rng.uniform(0.3, 0.55) if k > 4 else rng.uniform(0.2, 0.4)
+    radii = np.tile([1.0, inner], k) * rng.uniform(0.9, 1.1, 2 * k)
+    return [("poly", _regular(2 * k, top, radii), True)], "outline"
 
 
 def _heart(rng):
@@ -156,8 +168,14 @@ def _heart(rng):
          1 + rng.uniform(-0.6, 0.6)]
     y = -(a[0] * np.cos(t) - a[1] * np.cos(2 * t) - a[2] * np.cos(3 * t) - a[3] * np.cos(4 * t)) / 16
     pts = np.stack([x * rng.uniform(0.9, 1.2), y], axis=1)  # t = 0 is the notch on top
+    if rng.random() < 0.3:  # two round lobes and straight sides down to the point
+        r, notch = rng.uniform(0.45, 0.55), rng.uniform(-0.55, -0.3)
+        a = np.linspace(0, np.pi * rng.uniform(1.15, 1.3), 30)
+        lobe = np.stack([r - r * np.cos(a), notch - r * np.sin(a) * rng.uniform(0.8, 1.1)], 1)
+        right = np.concatenate([lobe, [[0.0, 1.0]]])
+        pts = np.concatenate([right, (right * [-1, 1])[::-1][1:]])
     if rng.random() < 0.4:  # two halves, each from the notch down to the point
-        half = len(t) // 2
+        half = len(pts) // 2
         left = pts[half:][::-1]
         return [("curve", pts[: half + 1], False), ("curve", left, False)], "two halves"
     return [("curve", pts, True)], "one stroke"
@@ -176,12 +194,27 @@ def _arrow(rng):
         head = ("poly", np.array([tip, barbs[0], barbs[1]]), True)
         return [("poly", np.array([tail, [1 - h, 0]]), False), head], "closed head"
     shaft = ("poly", np.array([tail, tip]), False)
+    if u < 0.45 and rng.random() < 0.5:  # a curved shaft, the head along its end
+        bend = rng.uniform(0.25, 0.6) * rng.choice([-1, 1])
+        t = np.linspace(0, 1, 24)[:, None]
+        ctrl = np.array([0.0, bend * 2])
+        curve = (1 - t) ** 2 * tail + 2 * (1 - t) * t * ctrl + t**2 * tip
+        d = tip - ctrl
+        d /= np.hypot(*d)
+        n = np.array([-d[1], d[0]])
+        head = np.array([tip - h * d - w * n, tip, tip - h * d + w * n])
+        return [("curve", curve, False), ("poly", head, False)], "curved"
     if u < 0.55:  # one stroke: shaft, one barb, back to the tip, the other barb
         return [("poly", np.array([tail, tip, barbs[0], tip, barbs[1]]), False)], "one stroke"
     if u < 0.8:
         return [shaft, ("poly", np.array([barbs[0], tip, barbs[1]]), False)], "open head"
-    return [shaft, ("poly", np.array([barbs[0], tip]), False),
-            ("poly", np.array([barbs[1], tip]), False)], "two barbs"
+    parts = [shaft, ("poly", np.array([barbs[0], tip]), False),
+             ("poly", np.array([barbs[1], tip]), False)]
+    if rng.random() < 0.3:  # feathers at the tail
+        f = rng.uniform(0.15, 0.3)
+        parts += [("poly", np.array([[-1 + f, 0], [-1, -f]]), False),
+                  ("poly", np.array([[-1 + f, 0], [-1, f]]), False)]
+    return parts, "two barbs"
 
 
 def _plus(rng):
@@ -190,7 +223,7 @@ def _plus(rng):
         v = np.array([[-s, -1], [s, -1], [s, -s], [1, -s], [1, s], [s, s], [s, 1], [-s, 1],
                       [-s, s], [-1, s], [-1, -s], [-s, -s]])
         return [("poly", v, True)], "outline"
-    cx, cy = rng.uniform(-0.15, 0.15, 2)
+    cx, cy = rng.uniform(-0.15, 0.15), rng.uniform(-0.3, 0.15)  # a cross's arm may sit high
     vert = np.array([[cx, -1], [cx, 1]])
     horiz = np.array([[-1 * rng.uniform(0.8, 1.1), cy], [rng.uniform(0.8, 1.1), cy]])
     parts = [("poly", vert, False), ("poly", horiz, False)]
@@ -198,7 +231,7 @@ def _plus(rng):
 
 
 def _moon(rng):
-    d, r2 = rng.uniform(0.35, 0.8), rng.uniform(0.75, 1.05)
+    d, r2 = rng.uniform(0.25, 0.85), rng.uniform(0.75, 1.05)
     # where the inner circle (centre (d, 0), radius r2) crosses the outer unit circle
     cx = (1 + d * d - r2 * r2) / (2 * d)
     cy = math.sqrt(max(1e-6, 1 - cx * cx))
@@ -223,7 +256,7 @@ def _lightning(rng):
         return [("poly", v, True)], "outline"
     k = rng.integers(3, 6)  # a zigzag line of k segments going down
     y = np.linspace(-1, 1, k + 1) + np.r_[0, rng.uniform(-0.1, 0.1, k - 1), 0]
-    x = np.where(np.arange(k + 1) % 2 == 0, 0.45, -0.45) + rng.uniform(-0.15, 0.15, k + 1)
+    x = np.where(np.arange(k + 1) % 2 == 0, 1, -1) * rng.uniform(0.25, 0.6) + rng.uniform(-0.15, 0.15, k + 1)
     x += np.linspace(0.3, -0.3, k + 1)  # leaning like a bolt
     return [("poly", np.stack([x, y], 1), False)], "zigzag"
 
@@ -245,7 +278,11 @@ def _smiley(rng):
     lo, hi = np.deg2rad(rng.uniform(15, 40)), np.deg2rad(rng.uniform(140, 165))
     t = np.linspace(lo, hi, 24)
     mouth = np.stack([r * np.cos(t), r * np.sin(t) + rng.uniform(-0.15, 0.1)], 1)
+    if rng.random() < 0.2:  # an open smile: the arc closed by a straight line
+        mouth = np.concatenate([mouth, mouth[:1]])
     parts = [face, *eyes, ("curve", mouth, False)]
+    if rng.random() < 0.15:  # a nose
+        parts.insert(3, ("poly", np.array([[0, -0.1], [-0.05, 0.1], [0.03, 0.12]]), False))
     if rng.random() < 0.2:  # the mouth first
         parts = parts[1:] + parts[:1]
     return parts, "dots" if kind == 0 else "lines" if kind == 1 else "rings"
@@ -271,11 +308,11 @@ STYLES = {
     "circle": ("loop", "double loop"),
     "triangle": ("equilateral", "scalene", "right"),
     "square": ("square",),
-    "diamond": ("square on its corner", "rhombus", "gem"),
+    "diamond": ("square on its corner", "rhombus", "gem", "suit"),
     "hexagon": ("on a side", "on a corner"),
-    "star": ("outline", "pentagram", "six points"),
+    "star": ("outline", "pentagram", "six points", "asterisk"),
     "heart": ("one stroke", "two halves"),
-    "arrow": ("open head", "two barbs", "one stroke", "closed head", "block"),
+    "arrow": ("open head", "two barbs", "one stroke", "closed head", "block", "curved"),
     "plus": ("two lines", "outline"),
     "moon": ("crescent", "two arcs"),
     "lightning": ("outline", "zigzag"),

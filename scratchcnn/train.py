@@ -109,12 +109,12 @@ def split_validation(n: int, val_size: int, seed: int):
 def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix (rows true, columns predicted).
 
-    Shapes: images uint8 (N, 28, 28), labels (N,) -> confusion (K, K) with K = 10
+    Shapes: images uint8 (N, 28, 28), labels (N,) -> confusion (K, K), K = the model's outputs
     """
     if len(images) != len(labels) or len(images) == 0:
         raise ValueError(f"expected as many labels as images (N >= 1), got {len(images)} images "
                          f"and {len(labels)} labels")
-    K = 10
+    K = model.forward(data.to_input(images[:1], model.dtype)).shape[1]
     confusion = np.zeros((K, K), dtype=np.int64)
     loss_sum = 0.0
     net = DataParallel(model)
@@ -129,7 +129,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 50
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     return {"n": int(len(labels)), "correct": correct, "accuracy": correct / len(labels),
             "loss": loss_sum / len(labels), "per_class_accuracy": per_class.tolist(),
-            "confusion": confusion.tolist()}
+            "confusion": confusion.tolist(), "classes": list(model.classes)}
 
 
 def _save_checkpoint(path, model, optimizer, perm, meta: dict) -> None:
@@ -470,6 +470,18 @@ def make_optimizer(model, name: str, lr: float, momentum: float = 0.9, weight_de
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
 
 
+def load_training_data(reads: str, split: str, data_dir=None, n: int | None = None):
+    """The images a model that reads `reads` trains and is tested on: MNIST for "digits", the
+    generated set (scratchcnn.shapes) for "shapes". Shapes: -> uint8 (N, 28, 28), labels (N,)."""
+    if reads == "shapes":
+        from .shapes import load_shapes
+
+        return load_shapes(split, n)
+    if split == "val":
+        raise ValueError("MNIST has no separate validation split; hold images out of 'train'")
+    return data.load_mnist(split, data_dir)
+
+
 def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str,
               epochs: int = DEFAULTS["epochs"], batch_size: int = DEFAULTS["batch_size"],
               optimizer: str = DEFAULTS["optimizer"], lr: float = DEFAULTS["lr"],
@@ -479,10 +491,14 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
               elastic: float = DEFAULTS["elastic"], seed: int = DEFAULTS["seed"],
               val_size: int = DEFAULTS["val_size"],
               train_limit: int | None = DEFAULTS["train_limit"], data_dir=None,
-              resume: bool = False, outliers: str | None = None, outlier_weight: float = 0.5,
-              outlier_pool: int = 12000, init=None, drawn: int = 0) -> dict:
-    """Load MNIST, hold out val_size training images, fit, save <out>/<model>.npz and train.json.
+              resume: bool = False, data_name: str | None = None, outliers: str | None = None,
+              outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None,
+              drawn: int = 0) -> dict:
+    """Load the model's data, hold out val_size images, fit, save <out>/<model>.npz and train.json.
 
+    data_name: "mnist" or "shapes" (default: what the model reads). MNIST holds val_size of its
+    training images out; shapes draws a separate validation set of val_size drawings and a
+    training set of train_limit drawings (default 48,000).
     out_dir defaults to runs/<model>; `command` is recorded as the command that made the weights.
     outliers: outlier kinds for outlier exposure, e.g. "scribbles,shapes" (outliers.outlier_set;
     a pool of `outlier_pool` training-seed drawings, cached), None for plain training.
@@ -503,22 +519,37 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     if train_limit is not None and train_limit < 1:
         raise ValueError(f"--train-limit must be >= 1, got {train_limit}")
     model = build_model(model_name, seed)
+    reads = {"mnist": "digits", "shapes": "shapes", None: model.reads}.get(data_name)
+    if reads != model.reads:
+        raise ValueError(f"--data {data_name}: model {model_name} reads {model.reads}, "
+                         f"not {data_name} (choose a model for {data_name}, e.g. "
+                         f"{'shapes-small' if data_name == 'shapes' else 'mnist-small'})")
+    if reads == "shapes":
+        images, labels = load_training_data("shapes", "train", n=train_limit or 48000)
+        val_images, val_labels = load_training_data("shapes", "val", n=max(val_size, 1))
+        train_idx, val_idx = np.arange(len(images)), np.arange(len(val_images))
+    else:
+        images, labels = data.load_mnist("train", data_dir)
+        train_idx, val_idx = split_validation(len(images), val_size, seed)
+        if train_limit is not None:
+            train_idx = train_idx[:train_limit]
+        val_images, val_labels = images, labels
     opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    images, labels = data.load_mnist("train", data_dir)
-    train_idx, val_idx = split_validation(len(images), val_size, seed)
-    if train_limit is not None:
-        train_idx = train_idx[:train_limit]
     init_record = None
     if init is not None:
         from .model import load_model
 
         model = load_model(init)
+        if model.reads != reads:
+            raise ValueError(f"--init {init} reads {model.reads}, not {reads}")
         init_json = Path(init).parent / "train.json"  # how the starting weights were made
         init_record = json.loads(init_json.read_text()) if init_json.is_file() else None
         model.unknown = None  # a threshold calibrated for the old weights would not fit the new
         opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
     train_images, train_labels = images[train_idx], labels[train_idx]
     if drawn:
+        if reads != "digits":
+            raise ValueError("--drawn adds drawn digits: only for a model that reads digits")
         from .outliers import cached_drawn_digits
 
         extra, extra_labels = cached_drawn_digits(drawn)
@@ -528,13 +559,14 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     remove_orphans(out, (f"{model_name}.npz", "train.json"))  # fit removes its own files' ones
     variables = env.env_vars()
     command = " ".join([*(f"{k}={v}" for k, v in variables.items()), command])
-    config = {"model": model_name, "optimizer": optimizer, "momentum": momentum,
+    config = {"model": model_name, "data": "shapes" if reads == "shapes" else "mnist",
+              "optimizer": optimizer, "momentum": momentum,
               "weight_decay": weight_decay, "val_size": val_size, "train_limit": train_limit}
     exposure = None
     if outliers:
         from .outliers import cached_outlier_set
 
-        pool, _ = cached_outlier_set("digits", outliers, outlier_pool, data_dir=data_dir)
+        pool, _ = cached_outlier_set(reads, outliers, outlier_pool, data_dir=data_dir)
         exposure = OutlierExposure(pool, outlier_weight)
         config.update(outliers=outliers, outlier_weight=outlier_weight, outlier_pool=outlier_pool,
                       outlier_ratio=exposure.ratio)
@@ -543,8 +575,9 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     if drawn:
         config["drawn"] = drawn
     history = fit(model, opt, (train_images, train_labels),
-                  (images[val_idx], labels[val_idx]), epochs=epochs, batch_size=batch_size, lr=lr,
-                  schedule=schedule, augment=augment_settings(augment, elastic),
+                  (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
+                  batch_size=batch_size, lr=lr, schedule=schedule,
+                  augment=augment_settings(augment, elastic),
                   seed=seed, out_dir=out, resume=resume, config=config, command=command,
                   outliers=exposure)
     weights = out / f"{model_name}.npz"
@@ -692,13 +725,20 @@ def batch1_forward_ms(model, repeats: int = 200) -> float:
 def format_report(result: dict) -> str:
     """Test accuracy, per-class accuracy and the confusion matrix as plain-text tables."""
     confusion = np.array(result["confusion"])
+    names = result.get("classes") or [str(k) for k in range(len(confusion))]
+    wide = max(5, *map(len, names))
     lines = [f"test accuracy: {100 * result['accuracy']:.2f}% ({result['correct']}/{result['n']})"
-             f"  loss {result['loss']:.4f}", "", "class  images  correct  accuracy"]
+             f"  loss {result['loss']:.4f}", "", f"{'class':>{wide}}  images  correct  accuracy"]
     for k, acc in enumerate(result["per_class_accuracy"]):
-        lines.append(f"{k:>5}  {confusion[k].sum():>6}  {confusion[k, k]:>7}  {100 * acc:7.2f}%")
-    lines += ["", "confusion matrix (rows: true class, columns: predicted class)",
-              "true " + "".join(f"{k:>6}" for k in range(len(confusion)))]
-    lines += [f"{k:>4} " + "".join(f"{v:>6}" for v in row) for k, row in enumerate(confusion)]
+        lines.append(f"{names[k]:>{wide}}  {confusion[k].sum():>6}  {confusion[k, k]:>7}  "
+                     f"{100 * acc:7.2f}%")
+    # columns are numbered; with names longer than a digit, a key says which class is which
+    key = [] if all(n == str(k) for k, n in enumerate(names)) else [
+        "columns: " + ", ".join(f"{k} = {n}" for k, n in enumerate(names))]
+    lines += ["", "confusion matrix (rows: true class, columns: predicted class)", *key,
+              f"{'true':>{wide}} " + "".join(f"{k:>6}" for k in range(len(confusion)))]
+    lines += [f"{names[k]:>{wide}} " + "".join(f"{v:>6}" for v in row)
+              for k, row in enumerate(confusion)]
     return "\n".join(lines)
 
 
@@ -714,13 +754,17 @@ def write_model_card(weights, result: dict) -> dict:
         "test_accuracy": result["accuracy"], "test_correct": result["correct"],
         "test_n": result["n"], "test_loss": result["loss"],
         "per_class_accuracy": result["per_class_accuracy"], "confusion": result["confusion"],
+        "classes": result.get("classes"), "reads": result.get("reads", "digits"),
         "batch1_forward_ms": result["batch1_forward_ms"], "num_params": result["num_params"],
         "environment": env.env_vars(),
         "training": record,
     }
     with atomic_open(weights.parent / "metrics.json", "w") as f:
         json.dump(metrics, f, indent=1)
-    per_class = " | ".join(f"{100 * a:.2f}" for a in result["per_class_accuracy"])
+    names = result.get("classes") or [str(k) for k in range(len(result["confusion"]))]
+    per_class = " | ".join(f"{n} {100 * a:.2f}" for n, a in zip(names, result["per_class_accuracy"]))
+    shapes = result.get("reads") == "shapes"
+    what = "generated shape drawings (scratchcnn.shapes)" if shapes else "MNIST"
     hist = record.get("history", [])
     rows = "\n".join(
         f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['accuracy']:.2f}% | "
@@ -731,8 +775,9 @@ def write_model_card(weights, result: dict) -> dict:
     if record:
         train_text = (
             f"Trained with\n\n```bash\n{record['command']}\n```\n\n"
-            f"- {record['epochs']} epochs on {record['n_train']:,} MNIST training images; "
-            f"{record['n_val']:,} held out for validation (the test set is used only here).\n"
+            f"- {record['epochs']} epochs on {record['n_train']:,} {what} training images; "
+            f"{record['n_val']:,} {'drawn apart' if shapes else 'held out'} for validation "
+            "(the test set is used only here).\n"
             f"- Training time {record['train_seconds'] / 60:.1f} min (wall time of the whole "
             f"command {record['wall_seconds'] / 60:.1f} min) on {record['machine']['cpus']} CPU "
             f"cores ({record['machine']['platform']}).\n"
@@ -753,9 +798,11 @@ def write_model_card(weights, result: dict) -> dict:
         "ms (median of 200)\n"
         "- Input: float32 pixels in [0, 1], shape (N, 1, 28, 28), white ink on black (MNIST); "
         "normalisation happens inside the model.\n"
+        f"- Reads: {result.get('reads', 'digits')}; classes: {', '.join(names)}\n"
         f"- **Test accuracy: {100 * result['accuracy']:.2f}%** ({result['correct']}/{result['n']}"
-        f" MNIST test images), test loss {result['loss']:.4f}\n"
-        f"- Per-class test accuracy (%), digits 0-9: {per_class}\n\n"
+        f" {what} test images{', a seed no training drawing came from' if shapes else ''}), "
+        f"test loss {result['loss']:.4f}\n"
+        f"- Per-class test accuracy (%): {per_class}\n\n"
         f"## Architecture\n\n```\n{result['summary']}\n```\n\n## Training\n\n{train_text}\n"
         f"## Evaluation\n\n```\n{format_report(result)}\n```\n")
     if "unknown_report" in result:

@@ -98,8 +98,8 @@ def fingerprint() -> dict:
     from numpy._core._multiarray_umath import __cpu_features__
     from threadpoolctl import threadpool_info
 
-    blas = sorted(f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
-                  if i.get("user_api") == "blas")
+    blas = sorted({f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
+                   if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")})
     return {"blas": blas, "numpy": np.__version__, "avx512": bool(__cpu_features__.get("AVX512F"))}
 
 

@@ -3,7 +3,8 @@
 Needs Debian's Chromium and Playwright for Python (Playwright's own browser download is not used):
     apt-get install -y chromium && pip install playwright
 Without them these tests skip; with SCRATCHCNN_REQUIRE_BROWSER=1 (CI) the skip is a failure.
-A failing test saves a screenshot under $SCRATCHCNN_SCREENSHOTS (default: test-screenshots/).
+A failing test saves a screenshot under $SCRATCHCNN_SCREENSHOTS (default: test-screenshots/); the
+shapes and game tests also save their views there at 1280x900 and 390x844, for a person to look at.
 """
 
 import os
@@ -13,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
+
 from digits import DIGITS, place
+from drawn_shapes import DRAWN
+from drawn_shapes import place as place_box
 from webserver import running_server
+from scratchcnn import shapes
 from scratchcnn.zoo import find_weights
 
 pytestmark = pytest.mark.browser
@@ -58,7 +64,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server():
-    with running_server(find_weights()) as srv:  # the shipped weights; missing is an error
+    with running_server(None) as srv:  # every shipped model (digits and shapes)
         yield srv
 
 
@@ -204,27 +210,6 @@ def test_touch_drawing(touch_page):
     assert settled_prediction(touch_page) == "7"
 
 
-def test_challenge_mode_judges_and_keeps_score(page):
-    page.get_by_test_id("challenge-toggle").click()
-    target = int(page.get_by_test_id("challenge-target").text_content())
-    mouse_draw(page, place(DIGITS[target], 40, 40, 200))
-    page.get_by_test_id("challenge-submit").click()
-    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').textContent !== ''")
-    assert "Yes" in page.get_by_test_id("challenge-feedback").text_content()
-    assert page.get_by_test_id("challenge-score").text_content() == "1 / 1"
-
-    page.get_by_role("button", name=re.compile("Another digit")).click()
-    target = int(page.get_by_test_id("challenge-target").text_content())
-    assert settled_prediction(page) == ""  # a new round starts on a clean canvas
-    wrong = 1 if target != 1 else 7
-    mouse_draw(page, place(DIGITS[wrong], 40, 40, 200))
-    page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').textContent !== ''")
-    feedback = page.get_by_test_id("challenge-feedback").text_content()
-    assert re.search(rf"looks like an? {wrong}\b", feedback), feedback
-    assert page.get_by_test_id("challenge-score").text_content() == "1 / 2"
-
-
 def test_about_panel_shows_the_model(page, server):
     info = server.request("GET", "/api/model")[2]
     page.get_by_role("button", name="About the model").click()
@@ -250,6 +235,203 @@ def test_brush_keys_change_the_width(page):
     page.keyboard.press("[")
     page.keyboard.press("[")
     assert int(brush.input_value()) == before - 2
+
+
+# ---------------------------------------------------------------- shapes and the naming game
+
+
+def shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def generated(label, seed):
+    """A generated drawing of `label` as canvas strokes (scratchcnn.shapes, a seed no model saw)."""
+    strokes, brush, _ = shapes.draw(label, np.random.default_rng([777, seed]))
+    return [s[:: max(1, len(s) // 60)].tolist() + [s[-1].tolist()] for s in strokes], brush
+
+
+def draw_dense(page, strokes):
+    for stroke in to_page(page, strokes):
+        page.mouse.move(*stroke[0])
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*point)
+        page.mouse.up()
+
+
+@pytest.fixture
+def shapes_page(browser, server, request):
+    state = _open(browser, server, request)
+    state[1].goto(server.url + "?model=shapes")
+    state[1].wait_for_selector("body[data-ready='1']")
+    yield state[1]
+    _close(*state, request)
+
+
+def test_the_switch_and_the_url_choose_the_model_and_its_bars(page):
+    assert page.get_by_test_id("model-digits").get_attribute("aria-pressed") == "true"
+    page.get_by_test_id("model-shapes").click()
+    assert "model=shapes" in page.url
+    bars = page.get_by_test_id("probabilities").locator("li")
+    assert bars.count() == 12
+    assert [bars.nth(k).locator(".label").text_content() for k in range(12)] == list(shapes.CLASSES)
+    page.get_by_test_id("model-digits").click()
+    assert "model=" not in page.url and bars.count() == 10
+
+
+def test_shapes_mode_reads_generated_shapes_and_shows_the_label(shapes_page):
+    page = shapes_page
+    assert page.get_by_test_id("model-shapes").get_attribute("aria-pressed") == "true"
+    right = 0
+    for k, label in enumerate(shapes.CLASSES):
+        strokes, brush = generated(label, k)
+        page.get_by_label("Brush").fill(str(int(round(min(40, max(6, brush))))))
+        draw_dense(page, strokes)
+        got = settled_prediction(page)
+        right += got == label
+        if label == "star":
+            assert page.locator("#maps .layer-block").count() == 4  # feature maps for shapes too
+            assert page.locator("#maps [data-testid=map-tile]").count() == 16 + 16 + 32 + 32
+            # the layer table and the logits belong to the shapes model, named by its classes
+            assert "Dense(128->12)" in page.get_by_test_id("layer-table").text_content()
+            assert "smiley face" in page.locator("ol.logits").text_content()
+            shot(page, "shapes-star-1280x900")
+        page.get_by_test_id("clear").click()
+    assert right >= 11, f"{right} of 12 generated shapes read right in the browser"
+
+
+def test_shapes_drawn_like_a_person_are_read_in_the_browser(shapes_page):
+    page = shapes_page
+    page.get_by_label("Brush").fill("14")
+    wrong = []
+    for label, ways in DRAWN.items():
+        for strokes in ways[:2]:
+            mouse_draw(page, place_box(strokes, 50, 50, 180, 180))
+            got = settled_prediction(page)
+            if got != label:
+                wrong.append((label, got))
+            page.keyboard.press("c")
+    assert len(wrong) <= 2, f"read wrong: {wrong}"
+
+
+def test_clear_can_be_undone(page):
+    mouse_draw(page, place(DIGITS[4], 40, 40, 200))
+    assert settled_prediction(page) == "4"
+    page.get_by_test_id("clear").click()
+    assert settled_prediction(page) == ""
+    page.get_by_test_id("undo").click()
+    assert settled_prediction(page) == "4"  # both strokes back
+
+
+def play(page, draw_target, focus_elsewhere=False):
+    """One target of the game: draw it, press Enter, return the feedback once judged."""
+    target = page.get_by_test_id("challenge-target").text_content()
+    draw_target(target)
+    if focus_elsewhere:  # Enter must check the drawing even when a button has the focus
+        page.get_by_test_id("challenge-skip").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').className.includes(' ')")
+    return target, page.get_by_test_id("challenge-feedback").text_content()
+
+
+def test_naming_game_hides_the_answer_judges_once_and_moves_on(page):
+    page.get_by_test_id("challenge-toggle").click()
+    assert page.get_by_test_id("challenge-progress").text_content() == "(1 of 6)"
+    target = page.get_by_test_id("challenge-target").text_content()
+    mouse_draw(page, place(DIGITS[int(target)], 40, 40, 200))
+    settled_prediction(page)
+    assert not page.get_by_test_id("prediction").is_visible()  # hidden until checked
+    assert page.get_by_test_id("answer-hidden").is_visible()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').className.includes('good')")
+    assert page.get_by_test_id("challenge-feedback").text_content().startswith("Yes!")
+    assert page.get_by_test_id("prediction").is_visible()
+    assert page.get_by_test_id("challenge-score").text_content() == "1 / 1"
+    # a right answer moves on by itself, to a clean canvas
+    page.wait_for_function("document.querySelector('[data-testid=challenge-progress]').textContent === '(2 of 6)'")
+    assert settled_prediction(page) == ""
+
+    target = page.get_by_test_id("challenge-target").text_content()
+    wrong = "1" if target not in ("1", "7") else "0"
+    mouse_draw(page, place(DIGITS[int(wrong)], 40, 40, 200))
+    page.get_by_test_id("challenge-submit").click()
+    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').className.includes('bad')")
+    feedback = page.get_by_test_id("challenge-feedback").text_content()
+    assert re.search(rf"looks like an? {wrong} \(\d+(\.\d)?%\), not an? {target}\.", feedback), feedback
+    assert page.get_by_test_id("challenge-top").locator("li").count() == 3
+    shot(page, "game-judged-1280x900")
+    page.get_by_test_id("challenge-submit").focus()
+    page.keyboard.press("Enter")  # judged once: Enter now moves on, it does not score again
+    assert page.get_by_test_id("challenge-progress").text_content() == "(3 of 6)"
+    assert page.get_by_test_id("challenge-score").text_content() == "1 / 2"
+    page.keyboard.press("z")  # the drawing wiped by moving on comes back with Undo
+    assert settled_prediction(page) == wrong
+
+
+def test_starting_the_game_keeps_the_drawing_for_undo(page):
+    mouse_draw(page, place(DIGITS[3], 40, 40, 200))
+    assert settled_prediction(page) == "3"
+    page.get_by_test_id("challenge-toggle").click()
+    assert "Undo" in page.get_by_test_id("challenge-feedback").text_content()
+    page.keyboard.press("z")
+    page.wait_for_function("document.body.dataset.busy === '0'")
+    page.get_by_test_id("challenge-toggle").click()  # leave the game: the answer shows again
+    assert settled_prediction(page) == "3"
+
+
+def test_time_running_out_judges_the_drawing(page):
+    page.evaluate("scratchcnnGame.setSeconds(1)")
+    page.get_by_test_id("challenge-toggle").click()
+    page.wait_for_function("document.querySelector('[data-testid=challenge-feedback]').className.includes('bad')",
+                           timeout=10000)
+    assert "Time's up" in page.get_by_test_id("challenge-feedback").text_content()
+    assert page.get_by_test_id("challenge-score").text_content() == "0 / 1"
+
+
+@pytest.mark.parametrize("viewport", [(1280, 900), (390, 844)])
+def test_a_whole_round_of_shapes_ends_in_a_summary(browser, server, request, viewport):
+    context, page, errors, failed_before = _open(
+        browser, server, request, viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        page.goto(server.url + "?model=shapes")
+        page.wait_for_selector("body[data-ready='1']")
+        page.get_by_test_id("challenge-toggle").click()
+        seen = []
+        for i in range(6):
+            assert page.get_by_test_id("challenge-progress").text_content() == f"({i + 1} of 6)"
+
+            def draw_target(label):
+                strokes, brush = generated(label, 100 + i)
+                page.get_by_label("Brush").fill(str(int(round(min(40, max(6, brush))))))
+                draw_dense(page, strokes)
+
+            target, feedback = play(page, draw_target, focus_elsewhere=i % 2 == 1)
+            seen.append((target, feedback))
+            if i == 2:
+                shot(page, f"game-shapes-judged-{viewport[0]}x{viewport[1]}")
+            if page.get_by_test_id("challenge-feedback").get_attribute("class").endswith("bad"):
+                page.keyboard.press("Enter")
+            else:
+                page.wait_for_function(
+                    f"document.querySelector('[data-testid=game-summary]').hidden === false || "
+                    f"document.querySelector('[data-testid=challenge-progress]').textContent !== '({i + 1} of 6)'")
+        summary = page.get_by_test_id("game-summary")
+        summary.wait_for()
+        items = summary.locator("[data-testid=summary-item]")
+        assert items.count() == 6
+        assert all(items.nth(k).locator("img").get_attribute("src").startswith("data:image/png")
+                   for k in range(6))
+        targets = [t for t, _ in seen]
+        assert [items.nth(k).text_content().split(":")[0][2:] for k in range(6)] == targets
+        right = sum(f.startswith("Yes") for _, f in seen)
+        assert page.get_by_test_id("summary-score").text_content() == f"{right} of 6 right"
+        assert right >= 5, seen
+        shot(page, f"game-summary-{viewport[0]}x{viewport[1]}")
+        page.keyboard.press("Enter")  # another round, whatever has the focus
+        assert page.get_by_test_id("challenge-progress").text_content() == "(1 of 6)"
+    finally:
+        _close(context, page, errors, failed_before, request)
 
 
 # ---------------------------------------------------------------- the layer views
@@ -465,12 +647,21 @@ def test_screenshots_desktop_1280x900(page):
 
 def test_screenshots_phone_390x844(touch_page):
     """For a person to look at: test-screenshots/phone-390x844*.png."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     touch_draw(touch_page, place(DIGITS[3], 40, 40, 200))
     assert settled_prediction(touch_page) == "3"
     _save(touch_page, "phone-390x844.png")
     tile = touch_page.locator("[data-testid=map-tile][data-layer='4'][data-channel='2']")
     tile.scroll_into_view_if_needed()
     tile.tap()
+    # In two of about eight full runs on the loaded machine this tap, right after the scroll,
+    # started no inspection (cause not found; alone the test always passed): tap once more.
+    started = "document.querySelector('[data-testid=layer-detail]').dataset.busy !== undefined"
+    try:
+        touch_page.wait_for_function(started, timeout=10_000)
+    except PlaywrightTimeoutError:
+        tile.tap()
     touch_page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
     _save(touch_page, "phone-390x844-full.png", full_page=True)
     touch_page.get_by_role("button", name="About the model").tap()

@@ -64,6 +64,7 @@ BAD_INPUT = [
     (["train", "--model", "nosuch"], "unknown model 'nosuch'"),
     (["train", "--out", "README.md"], "--out README.md is a file, not a folder"),
     (["fetch-mnist", "--timeout", "-1"], "--timeout: must be > 0"),
+    (["fetch-mnist", "--offline", "--from", "/nonexistent"], "--from /nonexistent: no such folder"),
     (["gradcheck", "--tol", "-1"], "--tol: must be >= 0"),
     (["summary", "--model", "nosuch"], "unknown model 'nosuch'"),
 ]

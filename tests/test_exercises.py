@@ -33,6 +33,23 @@ def _maxpool_backward(dy, x, kernel, stride):
     return layer.backward(dy)
 
 
+def _batchnorm_backward(dy, x, gamma, eps):
+    """From the library's own layer."""
+    from scratchcnn import BatchNorm1D
+
+    layer = BatchNorm1D(x.shape[1], eps=eps, dtype="float64")
+    layer.params["gamma"][...] = gamma
+    layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    return dx, layer.grads["gamma"], layer.grads["beta"]
+
+
+def _pooled(counts, means, variances):
+    n = counts.sum()
+    mean = (counts[:, None] * means).sum(0) / n
+    return mean, (counts[:, None] * (variances + (means - mean) ** 2)).sum(0) / n
+
+
 def _sgd(p, g, v, lr, mu):
     v = mu * v + g
     return p - lr * v, v
@@ -54,6 +71,12 @@ RIGHT_AND_WRONG = {
                           lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + b,
                           lambda x, g, b, eps: g * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + b,
                           "unbiased"),
+    "batchnorm_backward": (ex.check_batchnorm_backward, _batchnorm_backward,
+                           lambda dy, x, g, eps: (g / np.sqrt(x.var(0) + eps) * dy,
+                                                  *_batchnorm_backward(dy, x, g, eps)[1:]),
+                           "inference gradient"),
+    "pooled_moments": (ex.check_pooled_moments, _pooled,
+                       lambda c, m, v: (m.mean(0), v.mean(0) + m.var(0)), "without their sizes"),
     "sgd_momentum": (ex.check_sgd_momentum, _sgd, lambda p, g, v, lr, mu: (p - lr * g, v),
                      "velocity is not kept"),
     "he_std": (ex.check_he_std, lambda fan_in: np.sqrt(2 / fan_in),

@@ -173,6 +173,48 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
 
 
+def _architecture(change):
+    def edit(arrays):
+        config = json.loads(str(arrays["__architecture__"]))
+        change(config)
+        arrays["__architecture__"] = np.array(json.dumps(config))
+    return edit
+
+
+def test_a_model_file_names_its_classes_and_what_it_reads(tmp_path):
+    from scratchcnn.shapes import CLASSES
+
+    model = build_model("shapes-small")
+    model.save(tmp_path / "shapes.npz")
+    with np.load(tmp_path / "shapes.npz", allow_pickle=False) as npz:
+        config = json.loads(str(npz["__architecture__"]))
+    assert config["classes"] == list(CLASSES) and config["reads"] == "shapes"
+    loaded = load_model(tmp_path / "shapes.npz")
+    assert loaded.classes == CLASSES and loaded.reads == "shapes"
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    assert_array_equal(loaded.predict_proba(x), model.predict_proba(x))
+
+
+def test_a_file_without_classes_loads_as_the_ten_digits(tmp_path):
+    build_model("convnet").save(tmp_path / "new.npz")
+    _rewrite(tmp_path / "new.npz", tmp_path / "old.npz",
+             _architecture(lambda c: (c.pop("classes"), c.pop("reads"))))
+    old = load_model(tmp_path / "old.npz")
+    assert old.classes == tuple("0123456789") and old.reads == "digits"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.update(classes=["a", "b"]), "10 outputs but names 2 classes"),
+    (lambda c: c.update(classes=["a"] * 10), "classes must be distinct non-empty names"),
+    (lambda c: c.update(reads="letters"), "reads must be one of"),
+])
+def test_load_refuses_classes_that_do_not_fit_the_model(tmp_path, change, message):
+    build_model("convnet").save(tmp_path / "good.npz")
+    _rewrite(tmp_path / "good.npz", tmp_path / "bad.npz", _architecture(change))
+    with pytest.raises(ValueError, match=message):
+        load_model(tmp_path / "bad.npz")
+
+
 # ---------------------------------------------------------------- hostile or broken model files
 
 

@@ -19,7 +19,8 @@ from scratchcnn.model import Sequential, load_model
 from scratchcnn.optim import SGD, Adam
 from test_data import mnist_dir_or_skip
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights" / "digits"
+SHAPES_DIR = WEIGHTS_DIR.parent / "shapes"
 
 
 def tiny_model(seed: int = 0) -> Sequential:
@@ -279,6 +280,46 @@ def test_shipped_weights_reach_the_model_card_accuracy():
     assert result["correct"] == metrics["test_correct"]
     assert f"{100 * result['accuracy']:.2f}%" in (WEIGHTS_DIR / "MODEL_CARD.md").read_text()
     assert metrics["test_accuracy"] >= 0.994
+
+
+def test_shapes_training_run_writes_a_model_that_names_its_classes(tmp_path, capsys, monkeypatch):
+    from scratchcnn import shapes
+
+    monkeypatch.setattr(shapes, "cache_dir", lambda: tmp_path / "cache")
+    args = ["train", "--model", "shapes-small", "--data", "shapes", "--epochs", "1",
+            "--train-limit", "240", "--val-size", "48", "--batch-size", "32", "--out", str(tmp_path)]
+    assert main(args) == 0
+    model = load_model(tmp_path / "shapes-small.npz")
+    assert model.classes == shapes.CLASSES and model.reads == "shapes"
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert record["n_train"] == 240 and record["n_val"] == 48 and record["config"]["data"] == "shapes"
+    capsys.readouterr()
+    assert main(["evaluate", "--weights", str(tmp_path / "shapes-small.npz"), "--limit", "96",
+                 "--json", "--card"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 96 and result["classes"] == list(shapes.CLASSES)
+    assert len(result["confusion"]) == 12
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "generated shape drawings" in card and "smiley face" in card
+
+
+def test_training_a_digits_model_on_shapes_is_refused_in_one_line(capsys):
+    assert main(["train", "--model", "mnist-small", "--data", "shapes", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "reads digits, not shapes" in err and "Traceback" not in err
+
+
+def test_shipped_shapes_weights_reach_their_card_on_fresh_test_drawings():
+    from scratchcnn import shapes
+
+    metrics = json.loads((SHAPES_DIR / "metrics.json").read_text())
+    model = load_model(SHAPES_DIR / metrics["weights"])
+    assert model.classes == shapes.CLASSES and metrics["classes"] == list(shapes.CLASSES)
+    # the first 600 drawings of the test split, drawn afresh (sample i comes from its own seed)
+    images, labels = shapes.make_set(600, 1000 + shapes.SPLITS["test"])
+    result = train.evaluate(model, images, labels)
+    assert result["accuracy"] >= 0.95, result["accuracy"]
+    assert f"{100 * metrics['test_accuracy']:.2f}%" in (SHAPES_DIR / "MODEL_CARD.md").read_text()
 
 
 # ---- a trainer people can trust: divergence, resume for more epochs, what train.json records --

@@ -11,7 +11,7 @@ from webtest import TestApp
 from digits import drawing
 from scratchcnn.preprocess import to_mnist
 from scratchcnn.zoo import build_model
-from scratchcnn import zoo
+from scratchcnn import shapes, zoo
 from scratchcnn.zoo import find_weights, load_model_card
 from webui.app import MAX_BODY, create_app
 
@@ -213,8 +213,8 @@ def test_find_weights_without_shipped_weights_names_the_option(tmp_path, monkeyp
 
 def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_path, monkeypatch, model):
     monkeypatch.delenv("SCRATCHCNN_WEIGHTS", raising=False)
-    folder = tmp_path / "weights"
-    monkeypatch.setattr(zoo, "weights_dirs", lambda: [tmp_path / "empty", folder])
+    folder = tmp_path / "weights" / "digits"  # one folder per served model
+    monkeypatch.setattr(zoo, "weights_dirs", lambda: [tmp_path / "empty", tmp_path / "weights"])
     model.save(folder / "small.npz")
     (folder / "checkpoint.npz").write_bytes(b"a training run's checkpoint is never served")
     assert find_weights() == folder / "small.npz"
@@ -225,6 +225,9 @@ def test_find_weights_prefers_the_file_named_by_metrics_then_the_only_one(tmp_pa
     assert find_weights() == folder / "big.npz"
     card = load_model_card(folder / "big.npz")
     assert card["test_accuracy"] == 0.99 and "model_card_md" not in card
+    assert zoo.shipped_weights() == {"digits": folder / "big.npz"}
+    with pytest.raises(FileNotFoundError, match="no shipped shapes weights"):
+        find_weights(reads="shapes")
 
 
 def test_about_panel_links_to_rendered_notebooks_that_exist(client):
@@ -245,6 +248,74 @@ def test_notebook_links_cannot_leave_the_notebooks_folder(client, path):
     # The old test's "/notebooks/../setup.cfg" was only ever the router's 404.
     res = client.get(path, expect_errors=True)
     assert res.status_int in (403, 404) and "[metadata]" not in res.text, res.text[:200]
+
+
+# ---------------------------------------------------------------- two models: digits and shapes
+
+
+@pytest.fixture(scope="module")
+def shapes_model():
+    return build_model("shapes-small", seed=0)  # untrained: the plumbing, not the accuracy
+
+
+@pytest.fixture(scope="module")
+def both(model, shapes_model):
+    return TestApp(create_app({"digits": (model, {"test_accuracy": 0.99}),
+                               "shapes": (shapes_model, {"test_accuracy": 0.97})}))
+
+
+def test_models_endpoint_lists_each_model_with_its_classes_and_accuracy(both, shapes_model):
+    info = both.get("/api/models").json
+    assert info["default"] == "digits"
+    by_name = {m["name"]: m for m in info["models"]}
+    assert by_name["digits"]["classes"] == [str(d) for d in range(10)]
+    assert by_name["shapes"]["classes"] == list(shapes.CLASSES)
+    assert by_name["shapes"]["reads"] == "shapes"
+    assert by_name["shapes"]["test_accuracy"] == pytest.approx(0.97)
+    assert by_name["shapes"]["num_params"] == shapes_model.num_params()
+    assert both.get("/api/model?model=shapes").json["classes"] == list(shapes.CLASSES)
+
+
+def test_predict_shapes_answers_the_label_classes_and_probabilities_in_order(both, shapes_model):
+    strokes, brush, _ = shapes.draw("star", np.random.default_rng(0))
+    pixels = shapes.render(strokes, brush)
+    data = both.post_json("/api/predict?model=shapes", body(pixels)).json
+    proba = shapes_model.predict_proba(to_mnist(pixels)[None, None])[0]
+    assert data["classes"] == list(shapes.CLASSES)
+    np.testing.assert_allclose(data["probabilities"], proba, rtol=1e-6)
+    assert data["label"] == shapes.CLASSES[int(proba.argmax())]
+    assert "digit" not in data
+
+
+def test_predict_digits_keeps_digit_and_adds_label_and_classes(both, model):
+    data = both.post_json("/api/predict", body(drawing(7))).json  # digits is the default
+    assert data["classes"] == [str(d) for d in range(10)]
+    assert data["label"] == str(data["digit"]) and isinstance(data["digit"], int)
+    assert both.post_json("/api/predict?model=digits", body(drawing(7))).json["digit"] == data["digit"]
+
+
+@pytest.mark.parametrize("name", ["digits", "shapes"])
+def test_empty_drawing_answers_null_label_for_both_models(both, name):
+    data = both.post_json(f"/api/predict?model={name}", body(np.zeros((40, 40), np.uint8))).json
+    assert data["label"] is None and data["probabilities"] is None
+    assert ("digit" in data) == (name == "digits")
+    assert ("a shape" in data["message"]) == (name == "shapes")
+
+
+@pytest.mark.parametrize("path", ["/api/predict?model=letters", "/api/model?model=letters"])
+def test_unknown_model_is_a_404_naming_the_known_ones(both, path):
+    if path.startswith("/api/predict"):
+        res = both.post_json(path, body(drawing(1)), expect_errors=True)
+    else:
+        res = both.get(path, expect_errors=True)
+    assert_json_error(res, 404, "unknown model 'letters'")
+    assert "digits, shapes" in res.json["error"] and res.json["known"] == ["digits", "shapes"]
+
+
+def test_a_single_shapes_model_is_served_as_the_default(shapes_model):
+    app = TestApp(create_app(shapes_model))
+    assert app.get("/api/models").json["default"] == "shapes"
+    assert app.post_json("/api/predict", body(drawing(0))).json["classes"] == list(shapes.CLASSES)
 
 
 def _inspect(client, pixels, **fields):

@@ -1,15 +1,19 @@
-"""The drawing web app: a Bottle app around one trained model.
+"""The drawing web app: a Bottle app around the trained models (digits, shapes).
 
-`create_app(model, model_card)` builds a fresh Bottle() (no default app, nothing loaded at
-import). Routes stay thin: they parse the request, call the library (`scratchcnn.preprocess`
+`create_app(models)` builds a fresh Bottle() (no default app, nothing loaded at import);
+`models` maps a name ("digits", "shapes") to (model, model card), and a single model is served
+under the name of what it reads. Routes stay thin: they parse the request, call the library (`scratchcnn.preprocess`
 and the model) and return a dict, which Bottle serialises to JSON. Every error, including
 Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."} without a
 traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
 
-Endpoints: GET / (the page), GET /static/<path>, POST /api/predict, POST /api/inspect (one feature
-map and one pixel's computation, from scratchcnn.layerview), GET /api/model, GET /healthz,
-and GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its
-committed outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout.
+Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>, POST
+/api/inspect?model=<name> (one feature map and one pixel's computation, from
+scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET /healthz, and
+GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its committed
+outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
+the default model answers: "digits" when it is served, else the first. An unknown name is a 404
+naming the known ones.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def describe_model(model, card: dict | None) -> dict:
         row.update(label=view["label"], output_shape=view["output_shape"],
                    relu_after=view["relu_after"])
     return {
+        "reads": model.reads,
+        "classes": list(model.classes),
         "layers": layers,
         "input_shape": list(model.input_shape),
         "num_params": int(model.num_params()),
@@ -69,16 +75,24 @@ def describe_model(model, card: dict | None) -> dict:
 def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     """Preprocess one drawing and run the model: what POST /api/predict answers.
 
-    Shapes: pixels (H, W) uint8 -> "input" 28x28 floats, "probabilities" 10 floats.
+    "label" is the most probable class name (None when nothing is drawn), "classes" the names
+    in the order of "probabilities"; a digits model also answers "digit" (int or None).
+    Shapes: pixels (H, W) uint8 -> "input" 28x28 floats, "probabilities" K floats.
     """
     x = preprocess.to_mnist(pixels)
-    answer = {"input": np.round(x, 4).tolist()}
+    digits = model.reads == "digits"
+    answer = {"input": np.round(x, 4).tolist(), "classes": list(model.classes)}
+    if digits:
+        answer["digit"] = None
     if not preprocess.has_ink(pixels):
-        message = "nothing drawn yet: draw a digit"
-        return {**answer, "digit": None, "probabilities": None, "message": message}
+        message = f"nothing drawn yet: draw {'a digit' if digits else 'a shape'}"
+        return {**answer, "label": None, "probabilities": None, "message": message}
     batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
     proba = model.predict_proba(batch)[0]
-    answer.update(digit=int(proba.argmax()), probabilities=[float(p) for p in proba])
+    k = int(proba.argmax())
+    answer.update(label=model.classes[k], probabilities=[float(p) for p in proba])
+    if digits:
+        answer["digit"] = int(model.classes[k]) if model.classes[k].isdigit() else k
     if with_maps:
         acts = model.activations(batch)
         answer["maps"] = [
@@ -148,17 +162,40 @@ def _answer_then_drain(text: str):
             left -= len(chunk)
 
 
-def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
-    """A fresh Bottle app serving `model` (a scratchcnn Sequential) and the drawing page."""
+def _as_models(models, model_card) -> dict:
+    """{name: (model, card)} from a single model (named by what it reads) or such a dict."""
+    if not isinstance(models, dict):
+        return {models.reads: (models, model_card)}
+    if not models:
+        raise ValueError("create_app needs at least one model")
+    return {str(name): (entry if isinstance(entry, tuple) else (entry, None))
+            for name, entry in models.items()}
+
+
+def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
+    """A fresh Bottle app serving the drawing page and `models`: {name: (model, card)}, or one
+    scratchcnn Sequential (with `model_card`), served under the name of what it reads."""
     app = bottle.Bottle()
-    lock = threading.Lock()  # layers keep a forward cache, so one forward at a time
-    info = {}  # GET /api/model's answer, built on first use
+    served = _as_models(models, model_card)
+    default = "digits" if "digits" in served else next(iter(served))
+    # layers keep a forward cache, so one forward at a time per model
+    locks = {name: threading.Lock() for name in served}
+    info: dict = {}  # GET /api/model's answers, built on first use
     for code in (400, 403, 404, 405, 413, 415, 500):
         app.error(code)(_json_error)
     # strict JSON: a NaN (from NaN weights) is a 500, never the bare `NaN` JSON does not allow
     app.uninstall(bottle.JSONPlugin)
     app.install(bottle.JSONPlugin(json_dumps=functools.partial(json.dumps, allow_nan=False)))
     app.add_hook("before_request", _refuse_oversized_body)
+
+    def chosen() -> str:
+        """The model named by ?model= (the default without it); 404 naming the known ones."""
+        name = bottle.request.query.model or default
+        if name not in served:  # answered as it is: the 404 handler would name only the path
+            message = f"unknown model {name!r}; known models: {', '.join(served)}"
+            raise bottle.HTTPResponse(json.dumps({"error": message, "known": list(served)}),
+                                      status=404, headers={"Content-Type": JSON_TYPE})
+        return name
 
     @app.get("/")
     def index():
@@ -185,12 +222,20 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
     def healthz():
         return {"status": "ok"}
 
+    @app.get("/api/models")
+    def api_models():
+        return {"default": default, "models": [
+            {"name": name, "reads": m.reads, "classes": list(m.classes),
+             "test_accuracy": (card or {}).get("test_accuracy"), "num_params": int(m.num_params())}
+            for name, (m, card) in served.items()]}
+
     @app.get("/api/model")
     def api_model():
-        if not info:
-            with lock:
-                info.update(describe_model(model, model_card))
-        return info
+        name = chosen()
+        if name not in info:
+            with locks[name]:
+                info[name] = {"name": name, **describe_model(*served[name])}
+        return info[name]
 
     def json_body():
         if bottle.request.content_type.split(";")[0].strip().lower() != JSON_TYPE:
@@ -203,20 +248,22 @@ def create_app(model, model_card: dict | None = None) -> bottle.Bottle:
 
     @app.post("/api/predict")
     def api_predict():
+        name = chosen()
         payload = json_body()
         try:
             pixels = wire.decode_drawing(payload)
         except ValueError as e:
             bottle.abort(400, str(e))
-        with lock:
-            return predict_drawing(model, pixels, bottle.request.query.activations == "1")
+        with locks[name]:
+            return predict_drawing(served[name][0], pixels, bottle.request.query.activations == "1")
 
     @app.post("/api/inspect")
     def api_inspect():
+        name = chosen()
         payload = json_body()
         try:
-            with lock:
-                return inspect_drawing(model, payload)
+            with locks[name]:
+                return inspect_drawing(served[name][0], payload)
         except ValueError as e:
             bottle.abort(400, str(e))
 

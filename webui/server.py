@@ -16,6 +16,7 @@ import http.client
 import importlib.util
 import json
 import logging
+import os
 import signal
 import socket
 import socketserver
@@ -31,7 +32,7 @@ import numpy as np
 
 from scratchcnn.preprocess import render_strokes
 
-from scratchcnn.zoo import find_weights, load_model_card
+from scratchcnn.zoo import find_weights, load_model_card, shipped_weights
 
 from .app import DRAIN_LIMIT, JSON_TYPE, MAX_BODY, create_app, predict_drawing
 from .wire import MAX_SIDE
@@ -146,15 +147,40 @@ def _waitress_server(app, host: str, port: int, timeout: float):
     return srv
 
 
-def _load_app(weights):
-    """(weights path, app): the weights loaded once and the Numba kernels warmed up."""
+def load_served(weights=None) -> dict:
+    """{name: (model, card, path)} to serve: each file in `weights` (a path or a list of them),
+    named by what its model reads, else every shipped model (weights/digits/, weights/shapes/),
+    $SCRATCHCNN_WEIGHTS in place of the shipped digits."""
     from scratchcnn.model import load_model
 
+    if weights is None or weights == []:
+        paths = shipped_weights()
+        if os.environ.get("SCRATCHCNN_WEIGHTS"):
+            paths["digits"] = find_weights()
+        if not paths:
+            find_weights()  # raises the FileNotFoundError that names --weights
+        paths = list(paths.values())
+    else:
+        paths = [find_weights(w) for w in ([weights] if isinstance(weights, (str, os.PathLike))
+                                           else weights)]
+    served = {}
+    for path in paths:
+        model = load_model(path)
+        if model.reads in served:
+            raise ValueError(f"two models that read {model.reads}: {served[model.reads][2]} and "
+                             f"{path}; pass one --weights per kind (digits, shapes)")
+        served[model.reads] = (model, load_model_card(path), path)
+    return served
+
+
+def _load_app(weights):
+    """(what is served, app): the weights loaded once and the Numba kernels warmed up."""
     _one_blas_thread()
-    path = find_weights(weights)
-    model = load_model(path)
-    predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
-    return path, create_app(model, load_model_card(path))
+    served = load_served(weights)
+    for model, _, _ in served.values():
+        predict_drawing(model, sample_drawing(), with_maps=True)  # compile or load the Numba cache
+    path = ", ".join(f"{name} {p}" for name, (_, _, p) in served.items())
+    return path, create_app({name: (model, card) for name, (model, card, _) in served.items()})
 
 
 def wsgi_app(weights=None) -> bottle.Bottle:

@@ -1,6 +1,7 @@
 // scratchcnn drawing page: plain JavaScript, no build step.
-// The canvas keeps a stroke history (for undo) and sends its grayscale pixels to POST /api/predict;
-// all MNIST-style preprocessing happens on the server, in scratchcnn.preprocess.
+// The canvas keeps a stroke history (for undo) and sends its grayscale pixels to
+// POST /api/predict?model=digits|shapes; all MNIST-style preprocessing happens on the server, in
+// scratchcnn.preprocess. The naming game (game.js) drives the page through window.scratchcnnPage.
 "use strict";
 
 (function () {
@@ -14,7 +15,11 @@
 
   const THROTTLE_MS = 120; // live prediction at most about 8 times a second
   const strokes = []; // [{width, points: [[x, y], ...]}]
+  const cleared = []; // drawings wiped by Clear (or the game), newest last: Undo brings them back
   let current = null; // the stroke being drawn
+  const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+  let modelName = "digits", classes = DIGITS, models = {}; // models: name -> /api/models entry
+  const listeners = []; // game.js: called with every prediction shown
   let activePointer = null;
 
   // ---------------------------------------------------------------- drawing
@@ -102,15 +107,18 @@
   canvas.addEventListener("pointerup", endStroke);
   canvas.addEventListener("pointercancel", endStroke);
 
+  // Undo removes the last stroke; on an empty canvas it brings back the last cleared drawing.
   function undo() {
-    if (!strokes.length) return;
-    strokes.pop();
+    if (strokes.length) strokes.pop();
+    else if (cleared.length) strokes.push(...cleared.pop());
+    else return;
     redraw();
     requestPrediction(true);
   }
 
+  // Clear keeps what it wiped, so nothing is lost without a way back (Undo).
   function clearAll() {
-    strokes.length = 0;
+    if (strokes.length) cleared.push(strokes.splice(0));
     current = null;
     redraw();
     requestPrediction(true);
@@ -141,14 +149,12 @@
     else if (key === "c" || key === "escape" || key === "delete") { clearAll(); e.preventDefault(); }
     else if (key === "[") { setBrush(Number(brush.value) - 2); e.preventDefault(); }
     else if (key === "]") { setBrush(Number(brush.value) + 2); e.preventDefault(); }
-    else if (challenge.on && key === "enter" && e.target.tagName !== "BUTTON") { judge(); e.preventDefault(); }
-    else if (challenge.on && key === "n") nextTarget();
   });
 
   // ---------------------------------------------------------------- prediction
 
   let inFlight = false, pending = false, lastSent = 0, timer = null, seq = 0;
-  let latest = null; // the last answer, for challenge mode
+  let latest = null; // the last answer shown (game.js reads it through scratchcnnPage)
   const waiters = []; // callbacks run once the prediction for the current drawing is shown
 
   function pixelsBase64() {
@@ -184,14 +190,14 @@
     const mine = ++seq;
     const payload = { width: W, height: H, pixels: pixelsBase64() };
     try {
-      const res = await fetch("/api/predict?activations=1", {
+      const res = await fetch("/api/predict?activations=1&model=" + modelName, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(payload),
       });
       const data = await res.json();
       if (!res.ok) throw new Error(data.error || res.statusText);
-      if (mine === seq) {
+      if (mine === seq && data.classes && data.classes.join() === classes.join()) {
         lastPayload = payload;
         show(data);
       }
@@ -207,7 +213,9 @@
     }
   }
 
-  const withArticle = (d) => (d === 8 ? "an " : "a ") + d; // "a 7", "an 8"
+  // "a 7", "an 8", "a star", "an arrow", "a smiley face"
+  const withArticle = (label) => (/^[aeiou8]/i.test(String(label)) ? "an " : "a ") + label;
+  const thing = () => (modelName === "digits" ? "a digit" : "a shape");
 
   function pct(p) { return (100 * p).toFixed(p >= 0.995 || p < 0.0005 ? 0 : 1) + "%"; }
 
@@ -235,34 +243,82 @@
     latest = data;
     $("server-status").hidden = true;
     document.body.classList.remove("unanswered");
-    const probs = data.probabilities || new Array(10).fill(0);
-    const d = data.digit;
-    predictionEl.textContent = d === null ? "" : String(d);
-    if (d === null) {
-      confidenceEl.textContent = "Draw a digit in the black square.";
+    const probs = data.probabilities || new Array(classes.length).fill(0);
+    const label = data.label, k = classes.indexOf(label);
+    const hidden = document.body.dataset.hideAnswer === "1"; // the game hides it until judged
+    predictionEl.textContent = label === null ? "" : label;
+    if (label === null) {
+      confidenceEl.textContent = "Draw " + thing() + " in the black square.";
       announceEl.textContent = "Canvas is empty.";
     } else {
-      confidenceEl.textContent = pct(probs[d]) + " sure it is " + withArticle(d);
-      announceEl.textContent = "Prediction " + d + ", " + pct(probs[d]) + " sure.";
+      confidenceEl.textContent = pct(probs[k]) + " sure it is " + withArticle(label);
+      if (!hidden) announceEl.textContent = "Prediction " + label + ", " + pct(probs[k]) + " sure.";
     }
-    [...barsEl.children].forEach((li, k) => {
-      li.classList.toggle("top", k === d);
-      li.querySelector(".fill").style.width = (100 * probs[k]).toFixed(1) + "%";
-      li.querySelector(".pct").textContent = pct(probs[k]);
-      li.querySelector(".logit").textContent = data.logits ? data.logits[k].toFixed(1) : "";
-      li.setAttribute("aria-label", k + ": " + pct(probs[k]));
+    [...barsEl.children].forEach((li, j) => {
+      li.classList.toggle("top", j === k);
+      li.querySelector(".fill").style.width = (100 * probs[j]).toFixed(1) + "%";
+      li.querySelector(".pct").textContent = pct(probs[j]);
+      li.querySelector(".logit").textContent = data.logits ? data.logits[j].toFixed(1) : "";
+      li.setAttribute("aria-label", classes[j] + ": " + pct(probs[j]));
     });
     drawInput(data.input);
     if (window.LayerView) LayerView.update(data);
+    for (const fn of listeners) fn(data);
   }
 
   function buildBars() {
-    for (let k = 0; k < 10; k++) {
+    barsEl.textContent = "";
+    barsEl.classList.toggle("named", modelName !== "digits");
+    barsEl.setAttribute("aria-label", "probability of each " + (modelName === "digits" ? "digit" : "shape"));
+    for (const c of classes) {
       const li = document.createElement("li");
-      li.innerHTML = '<span class="label">' + k + '</span><span class="track"><span class="fill"></span></span><span class="pct">0%</span><span class="logit"></span>';
-      li.setAttribute("aria-label", k + ": 0%");
+      li.innerHTML = '<span class="label"></span><span class="track"><span class="fill"></span></span><span class="pct">0%</span><span class="logit"></span>';
+      li.querySelector(".label").textContent = c;
+      li.setAttribute("aria-label", c + ": 0%");
       barsEl.appendChild(li);
     }
+  }
+
+  // ---------------------------------------------------------------- Digits / Shapes
+
+  function setModel(name, keepUrl) {
+    if (!models[name]) name = "digits";
+    modelName = name;
+    classes = models[name] ? models[name].classes : DIGITS;
+    latest = null;
+    document.body.dataset.model = name;
+    for (const b of document.querySelectorAll("[data-model-choice]")) {
+      b.setAttribute("aria-pressed", String(b.dataset.modelChoice === name));
+    }
+    const what = name === "digits" ? "a digit" : "a shape";
+    $("subtitle").textContent = "draw " + what + ", watch a hand-written CNN read it";
+    canvas.setAttribute("aria-label", "Drawing area: draw " + what + " with a mouse, finger or pen");
+    predictionEl.setAttribute("aria-label", name === "digits" ? "predicted digit" : "predicted shape");
+    buildBars();
+    if (!keepUrl) {
+      const url = new URL(location.href);
+      if (name === "digits") url.searchParams.delete("model"); else url.searchParams.set("model", name);
+      history.replaceState(null, "", url);
+    }
+    loadAbout();
+    requestPrediction(true); // the same drawing, read by the other model
+    document.dispatchEvent(new CustomEvent("scratchcnn:model", { detail: name }));
+  }
+
+  async function loadModels() {
+    try {
+      const res = await fetch("/api/models");
+      const data = await res.json();
+      for (const m of data.models) models[m.name] = m;
+    } catch (err) {
+      models.digits = { name: "digits", classes: DIGITS };
+    }
+    for (const b of document.querySelectorAll("[data-model-choice]")) {
+      b.hidden = !models[b.dataset.modelChoice];
+      b.addEventListener("click", () => setModel(b.dataset.modelChoice));
+    }
+    const asked = new URLSearchParams(location.search).get("model");
+    setModel(asked && models[asked] ? asked : "digits", true);
   }
 
   // ---------------------------------------------------------------- what the network sees
@@ -278,56 +334,6 @@
     c.putImageData(img, 0, 0);
   }
 
-  // ---------------------------------------------------------------- challenge mode
-
-  const challenge = { on: false, target: null, right: 0, tries: 0 };
-
-  function nextTarget() {
-    let t;
-    do { t = Math.floor(Math.random() * 10); } while (t === challenge.target);
-    challenge.target = t;
-    $("challenge-target").textContent = String(t);
-    $("challenge-article").textContent = t === 8 ? "an" : "a";
-    $("challenge-feedback").textContent = "";
-    $("challenge-feedback").className = "feedback";
-    clearAll();
-  }
-
-  function judge() {
-    // judge the prediction of what is on the canvas now, waiting for it if one is in flight
-    if (inFlight || pending) { waiters.push(judge); return; }
-    const fb = $("challenge-feedback");
-    if (!latest || latest.digit === null) {
-      fb.textContent = "Draw " + withArticle(challenge.target) + " first.";
-      fb.className = "feedback";
-      return;
-    }
-    challenge.tries += 1;
-    if (latest.digit === challenge.target) {
-      challenge.right += 1;
-      fb.textContent = "Yes! That is " + withArticle(challenge.target) + ".";
-      fb.className = "feedback good";
-    } else {
-      fb.textContent = "Hmm, that looks like " + withArticle(latest.digit) + ", not " + withArticle(challenge.target) + ".";
-      fb.className = "feedback bad";
-    }
-    $("challenge-score").textContent = challenge.right + " / " + challenge.tries;
-    announceEl.textContent = fb.textContent + " Score " + challenge.right + " of " + challenge.tries + ".";
-  }
-
-  $("challenge-toggle").addEventListener("click", (e) => {
-    challenge.on = !challenge.on;
-    e.currentTarget.setAttribute("aria-pressed", String(challenge.on));
-    $("challenge").hidden = !challenge.on;
-    if (challenge.on) {
-      challenge.right = challenge.tries = 0;
-      $("challenge-score").textContent = "0 / 0";
-      nextTarget();
-    }
-  });
-  $("challenge-submit").addEventListener("click", judge);
-  $("challenge-skip").addEventListener("click", nextTarget);
-
   // ---------------------------------------------------------------- about panel
 
   $("about-toggle").addEventListener("click", async (e) => {
@@ -339,12 +345,13 @@
 
   async function loadAbout() {
     try {
-      const res = await fetch("/api/model");
+      const res = await fetch("/api/model?model=" + modelName);
       const m = await res.json();
       const acc = m.test_accuracy === null ? "not recorded" : (100 * m.test_accuracy).toFixed(2) + "%";
       const convs = m.layers.filter((l) => l.type === "Conv2D").length;
-      $("about-numbers").textContent = m.layers.length + " layers (" + convs + " convolutions), " +
-        m.num_params.toLocaleString("en") + " parameters, MNIST test accuracy " + acc + ".";
+      const test = m.reads === "shapes" ? "test accuracy on generated shapes " : "MNIST test accuracy ";
+      $("about-numbers").textContent = "The " + modelName + " model: " + m.layers.length + " layers (" +
+        convs + " convolutions), " + m.num_params.toLocaleString("en") + " parameters, " + test + acc + ".";
       $("about-summary").textContent = m.summary;
     } catch (err) {
       $("about-numbers").textContent = "Could not load the model description: " + err.message;
@@ -353,9 +360,31 @@
 
   // ---------------------------------------------------------------- start
 
-  buildBars();
+  // What game.js (and other feature files) may use; the page stays the owner of the canvas.
+  window.scratchcnnPage = {
+    get model() { return modelName; },
+    get classes() { return classes; },
+    get latest() { return latest; },
+    get hasInk() { return strokes.length > 0; },
+    withArticle, pct, clear: clearAll, undo,
+    onPrediction(fn) { listeners.push(fn); },
+    // fn(latest) once every requested prediction of the drawing on the canvas has been answered
+    whenSettled(fn) {
+      if (inFlight || pending) waiters.push(() => fn(latest)); else fn(latest);
+    },
+    hideAnswer(on) { document.body.dataset.hideAnswer = on ? "1" : "0"; if (!on && latest) show(latest); },
+    snapshot(side) { // the drawing as a small PNG data URL, for the game's summary
+      const c = document.createElement("canvas");
+      c.width = c.height = side;
+      c.getContext("2d").drawImage(canvas, 0, 0, side, side);
+      return c.toDataURL("image/png");
+    },
+    announce(text) { announceEl.textContent = text; },
+  };
+
   clearCanvas();
-  loadAbout();
   document.body.dataset.busy = "0";
-  document.body.dataset.ready = "1"; // browser tests wait for this
+  loadModels().then(() => {
+    document.body.dataset.ready = "1"; // browser tests wait for this
+  });
 })();

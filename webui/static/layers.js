@@ -70,7 +70,8 @@ window.LayerView = (function () {
 
   async function loadLayers() {
     try {
-      const res = await fetch("/api/model");
+      const model = window.scratchcnnPage ? window.scratchcnnPage.model : "digits";
+      const res = await fetch("/api/model?model=" + model);
       layers = (await res.json()).layers || [];
     } catch (err) {
       layers = [];
@@ -106,10 +107,10 @@ window.LayerView = (function () {
     drawVectors(data.vectors || []);
     // the open detail view follows the drawing, once the strokes pause
     clearTimeout(refreshTimer);
-    if (selected && data.digit !== null) {
+    if (selected && data.label !== null) {
       refreshTimer = setTimeout(() => { if (selected) inspect(selected.layer, selected.channel, selected.row, selected.col); }, 250);
     }
-    if (data.digit === null) closeDetail();
+    if (data.label === null) closeDetail();
   }
 
   function drawMaps(maps) {
@@ -191,7 +192,9 @@ window.LayerView = (function () {
         v.values.forEach((s, k) => {
           const li = document.createElement("li");
           const width = (50 * Math.abs(s) / scale).toFixed(1);
-          li.innerHTML = "<span class='label'>" + k + "</span><span class='track'><span class='fill " +
+          const names = window.scratchcnnPage ? window.scratchcnnPage.classes : [];
+          li.innerHTML = "<span class='label'>" + (names[k] === undefined ? k : names[k]) +
+            "</span><span class='track'><span class='fill " +
             (s >= 0 ? "pos" : "neg") + "' style='width:" + width + "%;" + (s >= 0 ? "left:50%" : "right:50%") +
             "'></span></span><span class='num'>" + fmt(s, 2) + "</span>";
           list.appendChild(li);
@@ -233,7 +236,8 @@ window.LayerView = (function () {
     const body = Object.assign({}, payload, { layer: layer, channel: channel });
     if (r !== undefined && r !== null) Object.assign(body, { row: r, col: c });
     try {
-      const res = await fetch("/api/inspect", {
+      const model = window.scratchcnnPage ? window.scratchcnnPage.model : "digits";
+      const res = await fetch("/api/inspect?model=" + model, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
@@ -462,5 +466,6 @@ window.LayerView = (function () {
   });
   detailEl.querySelector(".detail-close").addEventListener("click", closeDetail);
   loadLayers();
+  document.addEventListener("scratchcnn:model", loadLayers); // the Digits / Shapes switch
   return { update: update, stale: stale, inspect: inspect, close: closeDetail };
 })();
