@@ -9,8 +9,8 @@ traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.p
 
 Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>, POST
 /api/inspect?model=<name> (one feature map and one pixel's computation, from
-scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET /healthz, and
-GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its committed
+scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET
+/api/classmodel?model=<name>, GET /healthz, and GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its committed
 outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
 the default model answers: "digits" when it is served, else the first. An unknown name is a 404
 naming the known ones.
@@ -18,6 +18,7 @@ naming the known ones.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import sys
@@ -27,7 +28,8 @@ from pathlib import Path
 import bottle
 import numpy as np
 
-from scratchcnn import layerview, preprocess
+from scratchcnn import explain, layerview, outliers, preprocess
+from scratchcnn.losses import softmax
 
 from . import notebook as notebook_page
 from . import wire
@@ -72,27 +74,40 @@ def describe_model(model, card: dict | None) -> dict:
     }
 
 
-def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
+def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False,
+                    with_saliency: bool = False) -> dict:
     """Preprocess one drawing and run the model: what POST /api/predict answers.
 
-    "label" is the most probable class name (None when nothing is drawn), "classes" the names
-    in the order of "probabilities"; a digits model also answers "digit" (int or None).
+    "label" is the most probable class name (None when nothing is drawn, or when the answer is
+    unknown), "classes" the names in the order of "probabilities"; a digits model also answers
+    "digit" (int or None). The unknown answer (explain.verdict): "unknown", "closest",
+    "closest_probability", "reason" and "message", from the threshold in the model file and
+    preprocess.too_little_ink. with_saliency adds "saliency", the gradient of the closest
+    class's logit with respect to "input" (explain.saliency), "saliency_of" and "placement"
+    (where the 28x28 field lies on the drawing).
     Shapes: pixels (H, W) uint8 -> "input" 28x28 floats, "probabilities" K floats.
     """
-    x = preprocess.to_mnist(pixels)
+    x, placement = preprocess.to_mnist(pixels, placement=True)
     digits = model.reads == "digits"
     answer = {"input": np.round(x, 4).tolist(), "classes": list(model.classes)}
     if digits:
         answer["digit"] = None
     if not preprocess.has_ink(pixels):
         message = f"nothing drawn yet: draw {'a digit' if digits else 'a shape'}"
-        return {**answer, "label": None, "probabilities": None, "message": message}
+        return {**answer, "label": None, "unknown": False, "probabilities": None,
+                "message": message}
     batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
-    proba = model.predict_proba(batch)[0]
-    k = int(proba.argmax())
-    answer.update(label=model.classes[k], probabilities=[float(p) for p in proba])
-    if digits:
-        answer["digit"] = int(model.classes[k]) if model.classes[k].isdigit() else k
+    logits = model.forward(batch)
+    proba = softmax(logits)[0]
+    answer["probabilities"] = [float(p) for p in proba]
+    answer.update(explain.verdict(logits, model.unknown, model.classes, model.reads,
+                                  preprocess.too_little_ink(pixels)))
+    if digits and answer["label"] is not None:
+        answer["digit"] = int(answer["label"]) if answer["label"].isdigit() else int(proba.argmax())
+    if with_saliency:
+        saliency, k = explain.saliency(model, batch)
+        answer.update(saliency=np.round(saliency[0], 6).tolist(), saliency_of=model.classes[k[0]],
+                      placement=placement)
     if with_maps:
         acts = model.activations(batch)
         answer["maps"] = [
@@ -105,12 +120,25 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False) -> dict:
     return answer
 
 
+def class_models(model) -> dict:
+    """What GET /api/classmodel answers: for every class, the input that raises its logit most
+    (explain.class_model, from the class's mean generated drawing), and the probability the
+    model gives that image for its class.
+    Shapes: -> "images" K x 28 x 28 floats in [0, 1], "probabilities" K floats."""
+    images = explain.class_model(model, start=outliers.class_means(model.reads, model.classes))
+    proba = softmax(model.forward(images[:, None]))
+    return {"classes": list(model.classes), "images": np.round(images, 3).tolist(),
+            "probabilities": [float(proba[k, k]) for k in range(len(images))],
+            "method": "gradient ascent on the class logit from the class's mean drawing, with an "
+                      "L2 penalty and a slight blur (Simonyan et al. 2013)"}
+
+
 def inspect_drawing(model, payload: dict) -> dict:
     """What POST /api/inspect answers: one feature map and one pixel's computation, for the
     drawing in the payload (the fields of /api/predict plus layer, channel and optional row, col)."""
     pixels = wire.decode_drawing(payload)
     if not preprocess.has_ink(pixels):
-        raise ValueError("nothing drawn yet: draw a digit")
+        raise ValueError(f"nothing drawn yet: draw {'a digit' if model.reads == 'digits' else 'a shape'}")
     x = preprocess.to_mnist(pixels)[None, None].astype(model.dtype)  # (1, 1, 28, 28)
     return layerview.inspect(model, x, payload.get("layer"), payload.get("channel"),
                              payload.get("row"), payload.get("col"))
@@ -181,6 +209,8 @@ def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
     # layers keep a forward cache, so one forward at a time per model
     locks = {name: threading.Lock() for name in served}
     info: dict = {}  # GET /api/model's answers, built on first use
+    drawn_classes: dict = {}  # GET /api/classmodel's answers, built on first use
+    class_lock = threading.Lock()
     for code in (400, 403, 404, 405, 413, 415, 500):
         app.error(code)(_json_error)
     # strict JSON: a NaN (from NaN weights) is a 500, never the bare `NaN` JSON does not allow
@@ -255,7 +285,18 @@ def create_app(models, model_card: dict | None = None) -> bottle.Bottle:
         except ValueError as e:
             bottle.abort(400, str(e))
         with locks[name]:
-            return predict_drawing(served[name][0], pixels, bottle.request.query.activations == "1")
+            return predict_drawing(served[name][0], pixels, bottle.request.query.activations == "1",
+                                   bottle.request.query.explain == "1")
+
+    @app.get("/api/classmodel")
+    def api_classmodel():
+        name = chosen()
+        with class_lock:  # computed once per model, on a copy so predictions go on meanwhile
+            if name not in drawn_classes:
+                with locks[name]:
+                    twin = copy.deepcopy(served[name][0])
+                drawn_classes[name] = class_models(twin)
+        return drawn_classes[name]
 
     @app.post("/api/inspect")
     def api_inspect():

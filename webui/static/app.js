@@ -18,6 +18,7 @@
   const cleared = []; // drawings wiped by Clear (or the game), newest last: Undo brings them back
   let current = null; // the stroke being drawn
   const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+  const query = {}; // extra query parameters of every prediction request (scratchcnnPage.query)
   let modelName = "digits", classes = DIGITS, models = {}; // models: name -> /api/models entry
   const listeners = []; // game.js: called with every prediction shown
   let activePointer = null;
@@ -190,7 +191,8 @@
     const mine = ++seq;
     const payload = { width: W, height: H, pixels: pixelsBase64() };
     try {
-      const res = await fetch("/api/predict?activations=1&model=" + modelName, {
+      const extra = Object.entries(query).map(([k, v]) => "&" + k + "=" + encodeURIComponent(v)).join("");
+      const res = await fetch("/api/predict?activations=1&model=" + modelName + extra, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(payload),
@@ -362,6 +364,8 @@
 
   // What game.js (and other feature files) may use; the page stays the owner of the canvas.
   window.scratchcnnPage = {
+    query, // extra query parameters for /api/predict (explain.js adds explain=1)
+    repredict() { requestPrediction(true); },
     get model() { return modelName; },
     get classes() { return classes; },
     get latest() { return latest; },

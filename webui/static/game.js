@@ -110,7 +110,8 @@
     if (latest && latest.probabilities) {
       const probs = latest.probabilities;
       entry.top = probs.map((p, i) => [classes[i], p]).sort((x, y) => y[1] - x[1]).slice(0, 3);
-      entry.label = latest.label;
+      entry.unknown = Boolean(latest.unknown); // explain.js / issue 13: none of the classes
+      entry.label = latest.unknown ? latest.closest : latest.label;
       entry.p = probs[classes.indexOf(t)];
       entry.right = entry.p >= THRESHOLD;
     }
@@ -126,7 +127,9 @@
       top.appendChild(li);
     }
     top.hidden = entry.top.length === 0;
-    if (entry.label === null) {
+    if (!entry.right && entry.unknown) {
+      feedback("I can't tell what that is - try drawing " + a(t) + ".", "bad");
+    } else if (entry.label === null) {
       feedback((timeUp ? "Time's up: n" : "N") + "othing was drawn for " + a(t) + ".", "bad");
     } else if (entry.right && entry.label === t) {
       feedback("Yes! That is " + a(t) + " (" + pct(entry.p) + ").", "good");
@@ -136,6 +139,7 @@
     } else {
       feedback((timeUp ? "Time's up. " : "") + "That looks like " + a(entry.label) + " (" +
                pct(entry.top[0][1]) + "), not " + a(t) + ".", "bad");
+      if (window.scratchcnnExplain) window.scratchcnnExplain.showWhy($("challenge-feedback"), latest);
     }
     page.announce($("challenge-feedback").textContent + " Score " + $("challenge-score").textContent + ".");
     $("challenge-submit").innerHTML = "Next <kbd>Enter</kbd>";
