@@ -669,3 +669,100 @@ def test_screenshots_phone_390x844(touch_page):
     assert summary.evaluate("e => getComputedStyle(e).overflowX") == "auto"  # scrolls, not cut off
     assert touch_page.evaluate("document.documentElement.scrollWidth") <= 390
     _save(touch_page, "phone-390x844-about.png", full_page=True)
+
+
+# ---------------------------------------------------------------- honest answers (explain.js)
+
+
+def scribble(style, seed):
+    """A scribble as canvas strokes (scratchcnn.scribbles, a held-out style and seed)."""
+    from scratchcnn import scribbles
+
+    strokes, brush = scribbles.draw(style, np.random.default_rng([888, seed]))
+    return [s[:: max(1, len(s) // 60)].tolist() + [s[-1].tolist()] for s in strokes], brush
+
+
+def set_brush(page, brush):
+    page.evaluate("""(b) => { const r = document.getElementById('brush');
+        r.value = b; r.dispatchEvent(new Event('input', {bubbles: true})); }""", round(brush))
+
+
+def overlay_alpha(page, testid) -> float:
+    """Mean alpha (0-1) of an overlay canvas, 0 when it is missing or empty."""
+    return page.evaluate("""(id) => {
+        const c = document.querySelector(`[data-testid=${id}]`);
+        if (!c) return 0;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = 0; for (let i = 3; i < d.length; i += 4) s += d[i]; return s / 255 / (d.length / 4); }""",
+                         testid)
+
+
+def test_a_scribble_is_answered_unknown_with_its_closest_digit(page):
+    strokes, brush = scribble("crosshatch", 1)
+    set_brush(page, min(brush, 12))
+    draw_dense(page, strokes)
+    assert settled_prediction(page) == "?"
+    text = page.locator("#confidence").text_content()
+    assert text.startswith("That does not look like a digit; closest: "), text
+    assert page.evaluate("document.body.dataset.unknown") == "1"
+
+
+def test_a_tap_is_too_little_ink(page):
+    mouse_draw(page, [[(140, 140), (141, 141)]])
+    assert settled_prediction(page) == "?"
+    assert "draw it bigger" in page.locator("#confidence").text_content()
+
+
+def test_why_lays_the_saliency_over_the_input_and_the_canvas(page):
+    mouse_draw(page, place(DIGITS[7], 40, 40, 200))
+    assert settled_prediction(page) == "7"
+    assert overlay_alpha(page, "saliency28") == 0
+    page.get_by_test_id("why-toggle").check()
+    page.wait_for_function("document.querySelector('[data-testid=why-text]').textContent.startsWith('Why 7')")
+    page.wait_for_function("document.body.dataset.busy === '0'")
+    assert overlay_alpha(page, "saliency28") > 0.05
+    assert overlay_alpha(page, "saliency-canvas") > 0.01
+    page.get_by_test_id("why-toggle").uncheck()
+    assert overlay_alpha(page, "saliency28") == 0
+
+
+def test_class_models_show_one_picture_per_class(page):
+    page.get_by_test_id("classmodels-toggle").click()
+    page.wait_for_selector("[data-testid=classmodels] figure")
+    captions = page.locator("[data-testid=classmodels] figcaption").all_text_contents()
+    assert [c.split(" ")[0] for c in captions] == [str(d) for d in range(10)], captions
+
+
+def test_the_game_says_when_it_cannot_tell_what_the_drawing_is(page):
+    page.get_by_test_id("challenge-toggle").click()
+    strokes, brush = scribble("scrawl", 2)
+    set_brush(page, min(brush, 12))
+    target, feedback = play(page, lambda t: draw_dense(page, strokes))
+    assert feedback.startswith("I can't tell what that is - try drawing"), feedback
+
+
+@pytest.mark.parametrize("viewport", [(1280, 900), (390, 844)], ids=lambda v: f"{v[0]}x{v[1]}")
+def test_screenshots_of_the_honest_answers(browser, server, request, viewport):
+    """For a person to look at: test-screenshots/why-<size>.png (a 7 with its saliency) and
+    unknown-<size>.png (a scribble, answered unknown)."""
+    w, h = viewport
+    state = _open(browser, server, request, viewport={"width": w, "height": h})
+    page = state[1]
+    try:
+        mouse_draw(page, place(DIGITS[7], 40, 40, 200))
+        assert settled_prediction(page) == "7"
+        page.get_by_test_id("why-toggle").check()
+        page.wait_for_function("document.querySelector('[data-testid=why-text]').textContent.startsWith('Why 7')")
+        page.get_by_test_id("classmodels-toggle").click()
+        page.wait_for_selector("[data-testid=classmodels] figure")
+        assert page.evaluate("document.documentElement.scrollWidth") <= w
+        _save(page, f"why-{w}x{h}.png", full_page=True)
+        page.keyboard.press("c")
+        page.get_by_test_id("canvas").scroll_into_view_if_needed()
+        strokes, brush = scribble("loops", 3)
+        set_brush(page, min(brush, 12))
+        draw_dense(page, strokes)
+        assert settled_prediction(page) == "?"
+        _save(page, f"unknown-{w}x{h}.png")
+    finally:
+        _close(*state, request)

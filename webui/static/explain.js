@@ -18,8 +18,13 @@
   function overlay(under, id, w, h) {
     let c = $(id);
     if (c) return c;
-    const wrap = under.parentElement;
-    wrap.classList.add("overlaid");
+    let wrap = under.parentElement;
+    if (!wrap.classList.contains("overlaid")) { // a box exactly the size of `under`
+      wrap = document.createElement("span");
+      wrap.className = "overlaid";
+      under.replaceWith(wrap);
+      wrap.appendChild(under);
+    }
     c = document.createElement("canvas");
     c.id = id;
     c.width = w;
@@ -32,8 +37,8 @@
   }
 
   // The saliency as a 28x28 image: red where more ink raises the answer's logit, blue where it
-  // lowers it, opacity growing with |gradient| (scaled by the largest one).
-  function saliencyImage(sal) {
+  // lowers it, opacity growing with |gradient| (scaled by the largest one) up to alpha/255.
+  function saliencyImage(sal, alpha = 230) {
     const c = document.createElement("canvas");
     c.width = 28;
     c.height = 28;
@@ -47,7 +52,7 @@
       img.data[o] = v > 0 ? 255 : 40;
       img.data[o + 1] = v > 0 ? 60 : 120;
       img.data[o + 2] = v > 0 ? 40 : 255;
-      img.data[o + 3] = Math.round(230 * Math.min(1, Math.sqrt(Math.abs(v))));
+      img.data[o + 3] = Math.round(alpha * Math.min(1, Math.abs(v))); // faint gradients fade out
     }
     ctx.putImageData(img, 0, 0);
     return c;
@@ -66,7 +71,7 @@
       whyText.textContent = whyBox.checked ? "Draw something to see why." : "";
       return;
     }
-    const img = saliencyImage(data.saliency);
+    const img = saliencyImage(data.saliency), faint = saliencyImage(data.saliency, 170);
     const small = overlay(input28, "saliency28", 28, 28).getContext("2d");
     small.imageSmoothingEnabled = false;
     small.drawImage(img, 0, 0);
@@ -78,7 +83,7 @@
       big.setTransform(p.scale_x, 0, 0, p.scale_y, p.left - p.shift_x * p.scale_x,
                        p.top - p.shift_y * p.scale_y);
       big.imageSmoothingEnabled = true;
-      big.drawImage(img, 0, 0);
+      big.drawImage(faint, 0, 0); // fainter over the canvas, so the drawing shows through
       big.restore();
     }
     const name = data.saliency_of;
@@ -130,9 +135,10 @@
       const data = await res.json();
       if (!res.ok) throw new Error(data.error || res.statusText);
       if (cmBox.dataset.model !== name) return;
-      cmBox.innerHTML = "<p>Start from a faint blob and change the pixels, step by step, to " +
-        "raise one class's score (gradient ascent on the input, with a penalty on ink): what " +
-        "each class looks like to the network.</p>";
+      cmBox.innerHTML = "<p class=\"legend\">Start from the average drawing of a class and " +
+        "change its pixels, step by step, to raise that class's score (gradient ascent on the " +
+        "input, with a penalty on ink): what each class looks like to the network. Under each: " +
+        "the probability it then gets.</p>";
       const grid = document.createElement("div");
       grid.className = "classmodel-grid";
       data.classes.forEach((label, k) => {
