@@ -4,9 +4,9 @@ Each `check_*` runs the learner's function on a few small float64 cases (several
 padding, overlapping windows: the cases where the usual mistakes show), compares it with what the
 library's layers compute, and returns a `Check`: truthy when every case agrees, and shown as one
 line saying PASS or what went wrong, with a hint recognised from common mistakes (a flipped
-kernel, one channel only, a missing transpose, dropout without its scale...). A function that
-still raises NotImplementedError is reported as not written yet, so a notebook with blank
-exercises runs top to bottom.
+kernel, one channel only, a missing transpose, dropout without its scale, an exp that
+overflows...). A function that still raises NotImplementedError is reported as not written yet,
+so a notebook with blank exercises runs top to bottom.
 
 Exercises after CS231n assignment 2 (layers.py's forward/backward pairs, checked with
 `eval_numerical_gradient_array`); the library's own layers are checked against central
@@ -330,16 +330,19 @@ def check_batchnorm_forward(fn) -> Check:
         mean = x.mean(axis=0)
         wrong = {
             "the variance is the unbiased one (divided by N - 1): batch norm normalises with the "
-            "batch's biased variance, divided by N": gamma * (x - mean) / np.sqrt(x.var(axis=0, ddof=1) + eps) + beta,
+            "batch's biased variance, divided by N":
+                gamma * (x - mean) / np.sqrt(x.var(axis=0, ddof=1) + eps) + beta,
             "the statistics are taken per row (over the features, axis 1): batch norm takes them per "
             "feature, over the batch (axis 0)": gamma * (x - x.mean(axis=1, keepdims=True))
             / np.sqrt(x.var(axis=1, keepdims=True) + eps) + beta,
-            "gamma and beta are not applied: y = gamma * x_hat + beta": (x - mean) / np.sqrt(x.var(axis=0) + eps),
+            "gamma and beta are not applied: y = gamma * x_hat + beta":
+                (x - mean) / np.sqrt(x.var(axis=0) + eps),
             "eps is missing: divide by sqrt(var + eps)": gamma * (x - mean) / np.sqrt(x.var(axis=0)) + beta,
         }
         cases.append((f"x {x.shape}, eps {eps}", (x, gamma, beta, eps), y, wrong))
     return _run("batch-norm step", fn, cases,
-                "Hint: mean and var over axis 0, x_hat = (x - mean) / sqrt(var + eps), y = gamma * x_hat + beta.")
+                "Hint: mean and var over axis 0, x_hat = (x - mean) / sqrt(var + eps), "
+                "y = gamma * x_hat + beta.")
 
 
 # ------------------------------------------------------------------ notebook 03
@@ -493,3 +496,114 @@ def check_pooled_moments(fn) -> Check:
         cases.append((f"pieces of {sizes}", (counts, means, variances), expected, wrong))
     return _run("pooled moments", fn, cases,
                 "Hint: mean = sum n_i mean_i / n, var = sum n_i (var_i + (mean_i - mean)^2) / n.")
+
+
+# ------------------------------------------------------------------ notebook 05
+
+
+def check_energy_score(fn) -> Check:
+    """fn(logits, T) -> the energy score of every row, -E(x) = T log sum_k exp(z_k / T) (Liu et al.
+    2020), computed so that exp cannot overflow. Higher means more familiar. Compared with
+    explain.unknown_score(logits, "energy", temperature=T); the last case has logits near 1000,
+    where exp(1000) is inf in float64 (its largest value is about exp(709)).
+
+    Shapes: logits (N, K), T: float -> (N,)
+    """
+    from .explain import unknown_score
+
+    rng = np.random.default_rng(9)
+    cases = []
+    for label, z, T in [("logits (5, 10), T = 1", rng.standard_normal((5, 10)) * 3, 1.0),
+                        ("logits (4, 6), T = 2.5", rng.standard_normal((4, 6)) * 4, 2.5),
+                        ("logits near 1000, T = 1", rng.standard_normal((3, 10)) * 5 + 1000, 1.0)]:
+        expected = unknown_score(z, "energy", temperature=T)
+        with np.errstate(over="ignore"):
+            naive = T * np.log(np.exp(z / T).sum(axis=1))
+        wrong = {}
+        if not np.isfinite(naive).all():
+            wrong["exp(z / T) overflowed to inf: subtract each row's maximum m before exp and add it "
+                  "back after the log, T * (m + log sum exp(z / T - m))"] = naive
+        wrong.update({
+            "the sign is flipped: that is the energy E(x); the score is -E(x) = +T log sum exp(z / T), "
+            "higher for familiar inputs": -expected,
+            "the row maximum is taken out but not added back: log sum exp(a) = m + log sum exp(a - m)":
+                expected - z.max(axis=1),
+            "that is the largest logit alone: the score adds exp(z_k / T) over every class k":
+                z.max(axis=1),
+            "the temperature is ignored: divide the logits by T, and multiply the log by T":
+                unknown_score(z, "energy"),
+            "the factor T in front of the log is missing": expected / T,
+        })
+        cases.append((label, (z, T), expected, wrong))
+
+    def quiet(z, T):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is named by a hint instead
+            return fn(z, T)
+
+    return _run("energy score", quiet, cases,
+                "Hint: with a = z / T and m the maximum of each row of a, the score is "
+                "T * (m + log sum_k exp(a_k - m)), one number per row: every exponent is <= 0.")
+
+
+def check_auroc(fn) -> Check:
+    """fn(inside, outside) -> the AUROC: the probability that a random inside score is higher than
+    a random outside score, a tie counting one half. Compared with explain.auroc (which counts
+    with a sort) on cases with and without ties.
+
+    Shapes: inside (N_in,), outside (N_out,) -> float
+    """
+    from .explain import auroc
+
+    rng = np.random.default_rng(10)
+    cases = []
+    for label, inside, outside in [
+        ("7 inside, 5 outside, no ties", rng.standard_normal(7) + 1, rng.standard_normal(5)),
+        ("scores in {0, 1, 2, 3}: many ties", rng.integers(0, 4, 12).astype(float),
+         rng.integers(0, 3, 9).astype(float)),
+        ("max-softmax-like scores, many exactly 1.0", np.minimum(1, rng.uniform(0.5, 1.3, 10)),
+         np.minimum(1, rng.uniform(0.2, 1.1, 8))),
+    ]:
+        expected = np.asarray(auroc(inside, outside))
+        greater = np.mean(inside[:, None] > outside[None, :])  # (N_in, N_out) pairs
+        equal = np.mean(inside[:, None] == outside[None, :])
+        wrong = {
+            "ties count as 0: a pair with equal scores counts one half (no threshold separates "
+            "them, so the score can only guess)": np.asarray(greater),
+            "ties count as 1: a pair with equal scores counts one half": np.asarray(greater + equal),
+            "the direction is reversed: count the pairs where the inside score is the higher one":
+                1 - expected,
+        }
+        cases.append((label, (inside, outside), expected, wrong))
+    return _run("AUROC", fn, cases,
+                "Hint: compare every pair at once, inside[:, None] > outside[None, :] is (N_in, N_out); "
+                "the AUROC is the mean of (a > b) + 0.5 * (a == b) over all pairs.")
+
+
+def check_uniform_cross_entropy(fn) -> Check:
+    """fn(logits) -> (loss, dlogits), the outlier-exposure loss: cross-entropy against the uniform
+    answer, L = -1/N sum_n 1/K sum_k log p[n, k] with p = softmax(z), and its gradient
+    dL/dz[n, k] = (p[n, k] - 1/K) / N. Compared with losses.uniform_cross_entropy.
+
+    Shapes: logits (N, K) -> (float, (N, K))
+    """
+    from .losses import softmax, uniform_cross_entropy
+
+    rng = np.random.default_rng(11)
+    cases = []
+    for N, K, scale in [(4, 10, 2.0), (3, 5, 10.0)]:
+        z = rng.standard_normal((N, K)) * scale
+        loss, dz = uniform_cross_entropy(z)
+        loss, p = np.asarray(loss), softmax(z)
+        wrong = {
+            "dlogits is not divided by N: the loss is a mean over the batch, so each row's share of "
+            "the gradient is 1/N": (loss, dz * N),
+            "the loss is a sum over the batch: it is the mean over the N rows": (loss * N, dz),
+            "dlogits has the wrong sign: it is (p - 1/K) / N, the answer minus the target": (loss, -dz),
+            "the target puts 1 on every class: the uniform answer puts 1/K on each, so the loss is "
+            "the mean of -log p over k as well": (loss * K, (K * p - 1) / N),
+            "dlogits treats the target as 1 on every class: it is (p - 1/K) / N": (loss, (K * p - 1) / N),
+        }
+        cases.append((f"logits {z.shape}", (z,), (loss, dz), wrong))
+    return _run("uniform cross-entropy", fn, cases,
+                "Hint: log p = z - m - log sum exp(z - m) with m the row maximum; the loss is the mean "
+                "of -log p over all N*K entries, the gradient (exp(log p) - 1/K) / N.")

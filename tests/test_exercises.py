@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from scratchcnn import exercises as ex
-from scratchcnn import reference
+from scratchcnn import explain, losses, reference
 
 
 def _not_written(*args):
@@ -55,6 +55,20 @@ def _sgd(p, g, v, lr, mu):
     return p - lr * v, v
 
 
+def _energy_naive(z, T):
+    """The energy score without the row maximum taken out: exp(1000) is inf."""
+    return T * np.log(np.exp(z / T).sum(axis=1))
+
+
+def _uniform_ce_grad_not_averaged(z):
+    loss, dz = losses.uniform_cross_entropy(z)
+    return loss, dz * len(z)
+
+
+def _pairs_greater(inside, outside):
+    return np.mean(inside[:, None] > outside[None, :])
+
+
 RIGHT_AND_WRONG = {
     "conv_forward": (ex.check_conv_forward, _conv,
                      lambda x, W, b, s, p: _conv(x, W[:, :, ::-1, ::-1].copy(), b, s, p), "flipped"),
@@ -81,6 +95,12 @@ RIGHT_AND_WRONG = {
                      "velocity is not kept"),
     "he_std": (ex.check_he_std, lambda fan_in: np.sqrt(2 / fan_in),
                lambda fan_in: np.sqrt(1 / fan_in), "Xavier"),
+    "energy_score": (ex.check_energy_score,
+                     lambda z, T: explain.unknown_score(z, "energy", temperature=T), _energy_naive,
+                     "overflowed to inf"),
+    "auroc": (ex.check_auroc, explain.auroc, _pairs_greater, "ties count as 0"),
+    "uniform_cross_entropy": (ex.check_uniform_cross_entropy, losses.uniform_cross_entropy,
+                              _uniform_ce_grad_not_averaged, "not divided by N"),
 }
 
 
@@ -110,3 +130,39 @@ def test_he_std_keeps_the_activation_variance_where_xavier_lets_it_vanish():
     he = ex.activation_variances(lambda fan_in: np.sqrt(2 / fan_in))
     xavier = ex.activation_variances(lambda fan_in: np.sqrt(1 / fan_in))
     assert he[-1] / he[0] > 0.3 and xavier[-1] / xavier[0] < 1e-4
+
+
+def _stable_lse(a):
+    m = a.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(axis=1, keepdims=True)))[:, 0]
+
+
+NOTEBOOK_05_MISTAKES = [
+    # (check, a wrong answer, what its hint must say)
+    (ex.check_energy_score, lambda z, T: -T * _stable_lse(z / T), "sign is flipped"),
+    (ex.check_energy_score, lambda z, T: _stable_lse(z), "temperature is ignored"),
+    (ex.check_energy_score,
+     lambda z, T: T * np.log(np.exp(z / T - (z / T).max(1, keepdims=True)).sum(1)), "not added back"),
+    (ex.check_auroc, lambda a, b: np.mean(a[:, None] >= b[None, :]), "ties count as 1"),
+    (ex.check_auroc, lambda a, b: explain.auroc(b, a), "direction is reversed"),
+    (ex.check_uniform_cross_entropy, lambda z: (losses.uniform_cross_entropy(z)[0] * len(z),
+                                                losses.uniform_cross_entropy(z)[1]), "sum over the batch"),
+    (ex.check_uniform_cross_entropy, lambda z: (losses.uniform_cross_entropy(z)[0],
+                                                -losses.uniform_cross_entropy(z)[1]), "wrong sign"),
+]
+
+
+@pytest.mark.parametrize("check, wrong, hint", NOTEBOOK_05_MISTAKES,
+                         ids=[f"{c.__name__}-{h}" for c, _, h in NOTEBOOK_05_MISTAKES])
+def test_notebook_05_checks_name_each_plausible_mistake(check, wrong, hint):
+    result = check(wrong)
+    assert not result and hint in repr(result), repr(result)
+
+
+def test_naive_energy_is_right_on_small_logits_and_inf_near_1000():
+    """The naive log(sum(exp(z))) is right on ordinary logits; only logits near 1000 show it."""
+    z = np.random.default_rng(0).standard_normal((3, 10))
+    assert np.allclose(_energy_naive(z, 1.0), explain.unknown_score(z, "energy"))
+    with np.errstate(over="ignore"):
+        assert np.isinf(_energy_naive(z + 1000, 1.0)).all()
+    assert np.isfinite(explain.unknown_score(z + 1000, "energy")).all()
