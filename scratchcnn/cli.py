@@ -195,7 +195,7 @@ def _cmd_train(args) -> int:
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
             command=shlex.join(["scratchcnn", *args.argv]), data_name=args.data,
             outliers=args.outliers, outlier_weight=args.outlier_weight, init=args.init,
-            drawn=args.drawn)
+            drawn=args.drawn, freeze_norm=args.freeze_norm)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -400,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 0)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from this saved model instead of new weights (fine-tuning; default: none)")
+    p.add_argument("--freeze-norm", action="store_true",
+                   help="batch norm keeps its running statistics and normalises with them in "
+                   "training too (fine-tuning with --init and --outliers)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.set_defaults(func=_cmd_train)

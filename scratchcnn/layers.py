@@ -467,6 +467,9 @@ class _BatchNorm(Layer):
         self.buffers = {"running_mean": np.zeros(C, dtype=self.dtype),
                         "running_var": np.ones(C, dtype=self.dtype)}
         self._is_twin = False
+        # frozen: normalise with the running statistics in training too and leave them as they
+        # are (fine-tuning on batches unlike the data they came from: train --freeze-norm)
+        self.frozen = False
         self._moments = None  # (M, mean, var) of the last training forward, for merge_twins
         self._before = None  # the running statistics before that forward's update
 
@@ -518,6 +521,7 @@ class _BatchNorm(Layer):
         _check_input(self, x, lambda: self.expected.format(C=C), self.ndim, C, self.dtype)
         ops = fast if self.impl == "fast" else reference
         gamma, beta = self.params["gamma"], self.params["beta"]
+        training = training and not self.frozen
         if training:
             M = x.size // C
             if M < 2:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Conv2D, Dense, MaxPool2D, ReLU
+from .layers import BatchNorm2D, Conv2D, Dense, MaxPool2D, ReLU
 from .reference import pad2d
 
 
@@ -66,6 +66,8 @@ def inspect(model, x: np.ndarray, layer, channel, row=None, col=None) -> dict:
     "window", "kernel", "products" (each (C, KH, KW)), "channel_sums" (C,), "bias", "sum" (the
     recomputed value), "layer_value" (what the layer output) and, when a ReLU follows, "after_relu".
     MaxPool2D: "map"; with a pixel, "window" (KH, KW), "winner" [kh, kw] and "value".
+    BatchNorm2D: "map"; with a pixel, its "input", the running "mean" and "var", "eps",
+    "normalised", "gamma", "beta", "sum" (the recomputed value), "layer_value" and "after_relu".
     Other layers with (C, H, W) outputs: "map" only. Raises ValueError for an index out of range.
     Shapes: x (1, C, H, W)
     """
@@ -113,6 +115,17 @@ def inspect(model, x: np.ndarray, layer, channel, row=None, col=None) -> dict:
         answer["pixel"] = {"row": i, "col": j, "window": _floats(window), "winner": [int(kh), int(kw)],
                            "value": float(window[kh, kw]), "layer_value": float(y[f, i, j]),
                            "top": i * SH, "left": j * SW}
+    elif isinstance(lay, BatchNorm2D):  # inference: the running statistics of channel f
+        mean, var = float(lay.buffers["running_mean"][f]), float(lay.buffers["running_var"][f])
+        gamma, beta = float(lay.params["gamma"][f]), float(lay.params["beta"][f])
+        value = float(inp[f, i, j])
+        normalised = (value - mean) / np.sqrt(var + lay.eps)
+        total = gamma * normalised + beta
+        answer["pixel"] = {"row": i, "col": j, "input": value, "mean": mean, "var": var,
+                           "eps": lay.eps, "normalised": float(normalised), "gamma": gamma,
+                           "beta": beta, "sum": float(total), "layer_value": float(y[f, i, j])}
+        if isinstance(nxt, ReLU):
+            answer["pixel"]["after_relu"] = max(float(total), 0.0)
     else:
         answer["pixel"] = {"row": i, "col": j, "layer_value": float(y[f, i, j])}
     return answer

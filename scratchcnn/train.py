@@ -318,13 +318,20 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                     x = data.augment(x, rng, **augment)
                     aug_seconds += time.perf_counter() - t_aug
                 y = labels[idx].astype(np.int64)
+                mixed = None
                 if outliers is not None:
                     x = np.concatenate([x, outliers.batch(len(y), rng, model.dtype, augment)])
+                    # digits and outliers shuffled together, so every piece of a batch split over
+                    # threads holds the same mix: batch norm's statistics are each piece's own
+                    mixed = rng.permutation(len(x))
+                    x = x[mixed]
                 optimizer.lr = lr_in_segments(history["segments"], step, steps_per_epoch)
                 logits = net.forward(x, training=True)
+                if mixed is not None:
+                    logits = logits[np.argsort(mixed)]  # rows back in order: digits, outliers
                 loss, dlogits = softmax_cross_entropy(logits[: len(y)], y)
                 if outliers is not None:
-                    dlogits = outliers.gradient(logits, dlogits)
+                    dlogits = outliers.gradient(logits, dlogits)[mixed]  # in the order run
                     logits = logits[: len(y)]
                 if history["start_loss"] is None:
                     # a fine-tuned run (train --init) starts near 0: measure against chance, log K
@@ -493,7 +500,7 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
               train_limit: int | None = DEFAULTS["train_limit"], data_dir=None,
               resume: bool = False, data_name: str | None = None, outliers: str | None = None,
               outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None,
-              drawn: int = 0) -> dict:
+              drawn: int = 0, freeze_norm: bool = False) -> dict:
     """Load the model's data, hold out val_size images, fit, save <out>/<model>.npz and train.json.
 
     data_name: "mnist" or "shapes" (default: what the model reads). MNIST holds val_size of its
@@ -504,6 +511,9 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     a pool of `outlier_pool` training-seed drawings, cached), None for plain training.
     init: a saved model to start from instead of new weights (fine-tuning, as Hendrycks et al.
     fine-tune trained classifiers with outlier exposure); its architecture replaces model_name's.
+    freeze_norm: batch-norm layers normalise with their running statistics and keep them
+    (layers._BatchNorm.frozen): fine-tuning with outliers, whose batches would otherwise move the
+    statistics the digits are read with.
     drawn: add this many generated canvas drawings of digits (outliers.drawn_digits, a training
     seed) to the training images, so that "drawn on a canvas" is never what tells an outlier
     from a digit (every outlier is a canvas drawing; MNIST's digits are not).
@@ -546,6 +556,14 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         init_record = json.loads(init_json.read_text()) if init_json.is_file() else None
         model.unknown = None  # a threshold calibrated for the old weights would not fit the new
         opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
+    if freeze_norm:
+        from .layers import _BatchNorm
+
+        norms = [layer for layer in model.layers if isinstance(layer, _BatchNorm)]
+        if not norms:
+            raise ValueError(f"--freeze-norm: model {model_name} has no batch-norm layer")
+        for layer in norms:
+            layer.frozen = True
     train_images, train_labels = images[train_idx], labels[train_idx]
     if drawn:
         if reads != "digits":
@@ -574,6 +592,8 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         config["init"] = str(init)
     if drawn:
         config["drawn"] = drawn
+    if freeze_norm:
+        config["freeze_norm"] = True
     history = fit(model, opt, (train_images, train_labels),
                   (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
                   batch_size=batch_size, lr=lr, schedule=schedule,

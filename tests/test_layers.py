@@ -392,6 +392,20 @@ def test_batchnorm_known_answer_training_then_inference():
     assert_array_equal(layer.buffers["running_mean"], [0.5])  # inference changes nothing
 
 
+def test_frozen_batchnorm_trains_with_its_running_statistics_and_keeps_them():
+    layer = BatchNorm1D(1, dtype=np.float64)
+    layer.buffers["running_mean"][...], layer.buffers["running_var"][...] = 0.5, 1.5
+    layer.frozen = True
+    x = np.array([[0.0], [2.0], [7.0]])
+    y = layer.forward(x, training=True)
+    assert_allclose(y, (x - 0.5) / np.sqrt(1.5 + layer.eps), rtol=1e-15)
+    assert_array_equal(layer.buffers["running_mean"], [0.5])
+    assert_array_equal(layer.buffers["running_var"], [1.5])
+    dx = layer.backward(np.ones_like(x))  # the inference backward: dy * gamma / sqrt(var + eps)
+    assert_allclose(dx, np.full_like(x, 1 / np.sqrt(1.5 + layer.eps)), rtol=1e-15)
+    assert "frozen" not in layer.config()  # a training choice, not part of the saved model
+
+
 @pytest.mark.parametrize("impl", ["naive", "fast"])
 def test_batchnorm2d_normalises_each_channel_over_batch_and_space(impl):
     x = np.zeros((2, 2, 3, 3))

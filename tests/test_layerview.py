@@ -67,3 +67,25 @@ def test_vectors_are_the_dense_outputs_and_the_last_is_the_logits(model, x):
 def test_bad_indices_raise_value_error_naming_the_range(model, x, args, message):
     with pytest.raises(ValueError, match=message):
         layerview.inspect(model, x, *args)
+
+
+def test_batchnorm_pixel_recomputes_the_layers_output_from_the_running_statistics():
+    from scratchcnn import BatchNorm2D
+
+    rng = np.random.default_rng(2)
+    bn = BatchNorm2D(3)
+    bn.buffers["running_mean"][:] = rng.normal(size=3)
+    bn.buffers["running_var"][:] = rng.uniform(0.5, 2, size=3)
+    bn.params["gamma"][:] = rng.uniform(0.5, 1.5, size=3)
+    bn.params["beta"][:] = rng.normal(size=3)
+    model = Sequential([Conv2D(1, 3, 3, padding=1, rng=rng), bn, ReLU(), Flatten(),
+                        Dense(3 * 6 * 6, 2, rng=rng)], input_shape=(1, 6, 6))
+    x = rng.random((1, 1, 6, 6), dtype=np.float32)
+    px = layerview.inspect(model, x, 1, 2, 4, 1)["pixel"]
+    conv_out = model.activations(x)[0][1][0, 2, 4, 1]
+    assert px["input"] == pytest.approx(float(conv_out))
+    want = (conv_out - px["mean"]) / np.sqrt(px["var"] + px["eps"]) * px["gamma"] + px["beta"]
+    assert px["sum"] == pytest.approx(float(want), abs=1e-5)
+    assert px["sum"] == pytest.approx(px["layer_value"], abs=1e-5)
+    assert px["mean"] == pytest.approx(float(bn.buffers["running_mean"][2]))
+    assert px["after_relu"] == max(px["sum"], 0.0)

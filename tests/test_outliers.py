@@ -112,3 +112,27 @@ def test_calibrated_entry_chooses_a_score_and_refuses_the_asked_share():
     assert set(entry["chosen_by"]["auroc_val_outliers"]) == set(explain.METHODS)
     aurocs = entry["chosen_by"]["auroc_val_outliers"]
     assert aurocs[entry["method"]] == max(aurocs.values())
+
+
+def test_outlier_exposure_shuffles_outliers_into_every_piece_of_a_split_batch(monkeypatch):
+    """Each thread's piece of a batch gets digits and outliers alike (batch norm normalises each
+    piece with its own statistics), and every row's loss gradient follows it there and back."""
+    from scratchcnn.parallel import DataParallel
+
+    rng = np.random.default_rng(3)
+    train = _bars(64, rng)
+    noise = np.full((16, 28, 28), 7, np.uint8)  # outliers marked by their pixel value
+    model = _tiny(2)
+    seen = []
+    forward = DataParallel.forward
+
+    def spy(self, x, training=False):
+        seen.append(np.round(x[:, 0, 0, 0] * 255).astype(int))
+        return forward(self, x, training)
+
+    monkeypatch.setattr(DataParallel, "forward", spy)
+    fit(model, Adam(model, 1e-3), train, epochs=1, lr=1e-3, batch_size=32, seed=0, augment=None,
+        outliers=OutlierExposure(noise))
+    for x in seen[:2]:  # the training steps (then validation-free: no more forwards)
+        first, second = x[: len(x) // 2], x[len(x) // 2:]
+        assert 0 < (first == 7).sum() < len(first) and 0 < (second == 7).sum() < len(second)

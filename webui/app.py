@@ -39,7 +39,7 @@ STATIC_ROOT = str(Path(__file__).resolve().parent / "static")
 NOTEBOOKS_ROOT = str(Path(__file__).resolve().parent.parent / "notebooks")
 MAX_BODY = 1 << 20  # 1 MiB: a 2048x512 drawing in base64 still fits
 DRAIN_LIMIT = 16 * MAX_BODY  # an oversized body up to this size is read away after the 413
-MAP_LAYERS = ("Conv2D", "MaxPool2D")  # layers whose feature maps the page draws
+MAP_LAYERS = ("Conv2D", "BatchNorm2D", "MaxPool2D")  # layers whose feature maps the page draws
 JSON_TYPE = "application/json"
 
 # Bottle reads the limit from the request class; request.json answers 413 above it.

@@ -136,6 +136,12 @@ window.LayerView = (function () {
         ? (relu ? "Shown after the ReLU of layer " + (index + 1) + ", as the next layer reads them (negative values are 0)."
           : "Before the ReLU of layer " + (index + 1) + ": it keeps the orange and sets the blue to 0.")
         : info.type === "MaxPool2D" ? "The largest value of each window of the layer before." : "";
+      const next = row(index + 1);
+      if (info.type === "Conv2D" && next && next.type === "BatchNorm2D") box.querySelector(".layer-note").textContent =
+        "The convolution's output, before the batch norm of layer " + (index + 1) + ": orange above zero, blue below.";
+      if (info.type === "BatchNorm2D") box.querySelector(".layer-note").textContent =
+        "Each map of layer " + (index - 1) + " normalised with its channel's mean and variance, then scaled and shifted; " +
+        box.querySelector(".layer-note").textContent.charAt(0).toLowerCase() + box.querySelector(".layer-note").textContent.slice(1);
       const tiles = box.querySelector(".tiles");
       tiles.classList.toggle("small", C > 40);
       while (tiles.children.length < C) {
@@ -366,7 +372,8 @@ window.LayerView = (function () {
     }
     const comp = detailEl.querySelector(".detail-pixel");
     comp.innerHTML = "";
-    if (d.pixel) comp.appendChild(d.type === "MaxPool2D" ? poolPixel(d) : convPixel(d));
+    const pixelView = { MaxPool2D: poolPixel, Conv2D: convPixel, BatchNorm2D: normPixel }[d.type];
+    if (d.pixel && pixelView) comp.appendChild(pixelView(d));
     if (scrollWanted) {
       scrollWanted = false;
       detailEl.scrollIntoView({ block: "nearest" });
@@ -419,6 +426,30 @@ window.LayerView = (function () {
     eq.dataset.layerValue = String(p.layer_value);
     eq.innerHTML = (C > 1 ? "sum over " + C + " channels " : "sum of the " + win.length * win[0].length + " products ") +
       "<b>" + fmt(total, 3) + "</b> + bias <b>" + fmt(p.bias, 3) + "</b> = <b class='value'>" + fmt(p.sum, 3) +
+      "</b> (the layer output " + fmt(p.layer_value, 3) + ")" +
+      (p.after_relu !== undefined ? "; after the ReLU: <b>" + fmt(p.after_relu, 3) + "</b>" : "");
+    box.appendChild(eq);
+    return box;
+  }
+
+  // A batch-norm pixel: the convolution's value, normalised with the channel's running mean and
+  // variance (inference), then scaled by gamma and shifted by beta.
+  function normPixel(d) {
+    const p = d.pixel;
+    const box = document.createElement("div");
+    const t = document.createElement("p");
+    t.innerHTML = "<strong>Pixel (" + p.row + ", " + p.col + ")</strong>: the value of map " + d.channel +
+      " of layer " + (d.layer - 1) + ", normalised with the mean and variance this channel had over the " +
+      "training images (the running statistics), then scaled and shifted by the learned gamma and beta.";
+    box.appendChild(t);
+    const eq = document.createElement("p");
+    eq.className = "equation";
+    eq.setAttribute("data-testid", "norm-value");
+    eq.dataset.sum = String(p.sum);
+    eq.dataset.layerValue = String(p.layer_value);
+    eq.innerHTML = "(<b>" + fmt(p.input, 3) + "</b> \u2212 mean " + fmt(p.mean, 3) + ") / \u221a(var " +
+      fmt(p.var, 3) + " + " + p.eps + ") = <b>" + fmt(p.normalised, 3) + "</b>; \u00d7 gamma " +
+      fmt(p.gamma, 3) + " + beta " + fmt(p.beta, 3) + " = <b class='value'>" + fmt(p.sum, 3) +
       "</b> (the layer output " + fmt(p.layer_value, 3) + ")" +
       (p.after_relu !== undefined ? "; after the ReLU: <b>" + fmt(p.after_relu, 3) + "</b>" : "");
     box.appendChild(eq);
