@@ -246,7 +246,7 @@ def _cmd_evaluate(args) -> int:
         else:
             val_sets = {"validation split": in_distribution(reads, "val", data_dir=args.data_dir)[0]}
         models = {f"{Path(args.weights).name} (this model)": model}
-        models.update({Path(w).name: load_model(w) for w in args.compare})
+        models.update({str(w): load_model(w) for w in args.compare})  # named by their path
         result["comparison"] = compare_methods(models, reads, val_sets, args.data_dir,
                                                refuse=args.refuse)
         if not args.json:

@@ -809,6 +809,16 @@ def write_model_card(weights, result: dict) -> dict:
             "of it spent augmenting, training images per second.\n\n"
             "| epoch | loss | acc | val loss | val acc | lr | s | augment s | img/s |\n"
             "|---|---|---|---|---|---|---|---|---|\n" + rows + "\n")
+        first = record.get("init_training")
+        if first:  # train --init: the run that made the starting weights, from its train.json
+            train_text += (
+                "\nThat run started from weights made by\n\n"
+                f"```bash\n{first['command']}\n```\n\n"
+                f"- {first['epochs']} epochs on {first['n_train']:,} training images, training "
+                f"time {first['train_seconds'] / 60:.1f} min (wall time of the whole command "
+                f"{first['wall_seconds'] / 60:.1f} min), final validation accuracy "
+                f"{100 * (first['val_accuracy'] or float('nan')):.2f}%.\n"
+                f"- Settings: `{json.dumps(first['config'])}`.\n")
     card = (
         f"# Model card: {record.get('model', weights.stem)}\n\n"
         "Written by `scratchcnn evaluate --card`; every number below comes from "

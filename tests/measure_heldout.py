@@ -5,7 +5,10 @@
 Shapes: every way of every class in tests/drawn_shapes.py (written apart from the generator the
 model trained on), placed, sized, warped and brushed at random, posted to
 /api/predict?model=shapes. Digits: the hand-drawn digits of tests/digits.py placed the same way,
-posted to /api/predict (the digits model). Prints accuracy overall, per class and per way.
+posted to /api/predict (the digits model). Prints accuracy overall, per class and per way (an
+unknown answer counts as wrong). Then the other way round, for the unknown answer: the same
+drawn shapes (all but the circle, which is a 0) posted to the digits model, and the drawn digits
+1-9 (a 0 is a circle) to the shapes model; prints the share each model answers unknown.
 """
 
 import argparse
@@ -31,6 +34,14 @@ def post(server, pixels, model):
     status, _, data = server.post_json(f"/api/predict?model={model}", body)
     assert status == 200, data
     return data["label"]
+
+
+def answer(server, pixels, model):
+    body = {"width": pixels.shape[1], "height": pixels.shape[0],
+            "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
+    status, _, data = server.post_json(f"/api/predict?model={model}", body)
+    assert status == 200, data
+    return data
 
 
 def main(argv=None) -> int:
@@ -70,6 +81,22 @@ def main(argv=None) -> int:
         bad = {k: v for k, v in misread.items() if v}
         if bad:
             print("  misread (true, read as): count", bad)
+
+        unknown = [answer(server, d, "digits").get("unknown") is True
+                   for d, t in zip(drawings, labels) if t != "circle"]
+        print(f"drawn shapes but the circle, through /api/predict (digits model): answered unknown "
+              f"{sum(unknown)}/{len(unknown)} = {100 * np.mean(unknown):.1f}%")
+        rng = np.random.default_rng(args.seed + 2)
+        unknown = []
+        for d, strokes in DIGITS.items():
+            if d == 0:
+                continue
+            for _ in range(10 * args.per_way // 3):
+                pts, brush = person_drawing(str(d), 0, rng, strokes=strokes)
+                a = answer(server, render_strokes(pts, 280, 280, brush), "shapes")
+                unknown.append(a.get("unknown") is True)
+        print(f"drawn digits 1-9, through /api/predict?model=shapes: answered unknown "
+              f"{sum(unknown)}/{len(unknown)} = {100 * np.mean(unknown):.1f}%")
     return 0
 
 

@@ -453,6 +453,15 @@ def _library_view(page):
     return model, x, model.activations(x)
 
 
+def _layer(type_name, n=0):
+    """The index of the shipped digits model's n-th layer of this type (0: the first)."""
+    from scratchcnn import load_model
+
+    found = [k for k, layer in enumerate(load_model(find_weights()).layers)
+             if type(layer).__name__ == type_name]
+    return found[n]
+
+
 def _open_map(page, layer, channel):
     page.locator(f"[data-testid=map-tile][data-layer='{layer}'][data-channel='{channel}']").click()
     page.wait_for_function("document.querySelector('[data-testid=layer-detail]').dataset.busy === '0'")
@@ -529,17 +538,42 @@ def test_clicked_pixel_of_the_second_conv_sums_over_its_input_channels(page):
     mouse_draw(page, place(DIGITS[8], 40, 40, 200))
     settled_prediction(page)
     f, i, j = 3, 6, 7
-    _open_map(page, 4, f)
+    L = _layer("Conv2D", 1)
+    _open_map(page, L, f)
     _click_pixel(page, i, j)
     model, x, acts = _library_view(page)
-    inp = acts[3][1][0]  # (32, 14, 14), the pooled maps layer 4 reads
-    products = pad2d(inp[None], 1, 1)[0, :, i : i + 3, j : j + 3] * model.layers[4].params["W"][f]
+    inp = acts[L - 1][1][0]  # (C, 14, 14), the pooled maps the second convolution reads
+    W = model.layers[L].params["W"][f]
+    products = pad2d(inp[None], 1, 1)[0, :, i : i + 3, j : j + 3] * W
     bars = page.get_by_test_id("channel-sums").locator("button")
-    assert bars.count() == 32
+    assert bars.count() == W.shape[0] > 1
     sums = np.array([float(v) for v in bars.evaluate_all("bs => bs.map(b => b.dataset.value)")])
     np.testing.assert_allclose(sums, products.sum(axis=(1, 2)), atol=1e-4)
     value = float(page.get_by_test_id("pixel-sum").get_attribute("data-sum"))
-    assert value == pytest.approx(float(acts[4][1][0, f, i, j]), abs=1e-4)
+    assert value == pytest.approx(float(acts[L][1][0, f, i, j]), abs=1e-4)
+
+
+def test_clicked_batchnorm_pixel_shows_its_running_statistics(page):
+    import numpy as np
+
+    from scratchcnn import load_model
+
+    if not any(type(layer).__name__ == "BatchNorm2D" for layer in load_model(find_weights()).layers):
+        pytest.skip("the shipped digits model has no batch-norm layer")
+    mouse_draw(page, place(DIGITS[6], 40, 40, 200))
+    settled_prediction(page)
+    L, f, i, j = _layer("BatchNorm2D"), 2, 12, 13
+    _open_map(page, L, f)
+    _click_pixel(page, i, j)
+    model, x, acts = _library_view(page)
+    bn = model.layers[L]
+    eq = page.get_by_test_id("norm-value")
+    v = float(acts[L - 1][1][0, f, i, j])
+    want = (v - bn.buffers["running_mean"][f]) / np.sqrt(bn.buffers["running_var"][f] + bn.eps)
+    want = want * bn.params["gamma"][f] + bn.params["beta"][f]
+    assert float(eq.get_attribute("data-sum")) == pytest.approx(float(want), abs=1e-4)
+    assert float(eq.get_attribute("data-layer-value")) == pytest.approx(float(acts[L][1][0, f, i, j]), abs=1e-5)
+    assert "running statistics" in page.get_by_test_id("pixel-detail").text_content()
 
 
 def test_clicked_pool_pixel_shows_its_window_and_the_winner(page):
@@ -548,12 +582,13 @@ def test_clicked_pool_pixel_shows_its_window_and_the_winner(page):
     mouse_draw(page, place(DIGITS[0], 40, 40, 200))
     settled_prediction(page)
     model, x, acts = _library_view(page)
-    y = acts[3][1][0]  # MaxPool2D: (32, 14, 14)
+    L = _layer("MaxPool2D")
+    y = acts[L][1][0]  # the first MaxPool2D: (C, 14, 14)
     f = int(np.argmax(y.reshape(len(y), -1).max(axis=1)))
     i, j = np.unravel_index(int(np.argmax(y[f])), y[f].shape)
-    _open_map(page, 3, f)
+    _open_map(page, L, f)
     _click_pixel(page, int(i), int(j))
-    window = acts[2][1][0, f, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
+    window = acts[L - 1][1][0, f, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2]
     shown, exact = _table(page, "pool-window")
     np.testing.assert_allclose(exact, window, atol=1e-5)
     winner = page.get_by_test_id("pool-window").locator("td.winner")
@@ -652,7 +687,7 @@ def test_screenshots_phone_390x844(touch_page):
     touch_draw(touch_page, place(DIGITS[3], 40, 40, 200))
     assert settled_prediction(touch_page) == "3"
     _save(touch_page, "phone-390x844.png")
-    tile = touch_page.locator("[data-testid=map-tile][data-layer='4'][data-channel='2']")
+    tile = touch_page.locator(f"[data-testid=map-tile][data-layer='{_layer('Conv2D', 1)}'][data-channel='2']")
     tile.scroll_into_view_if_needed()
     tile.tap()
     # In two of about eight full runs on the loaded machine this tap, right after the scroll,

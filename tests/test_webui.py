@@ -83,14 +83,14 @@ def test_predict_answers_digit_probabilities_and_the_preprocessed_input(client, 
     assert "maps" not in data
 
 
-def test_predict_with_activations_adds_conv_and_pool_feature_maps(client, model):
+def test_predict_with_activations_adds_conv_norm_and_pool_feature_maps(client, model):
     pixels = drawing(3)
     data = client.post_json("/api/predict?activations=1", body(pixels)).json
     x = to_mnist(pixels)[None, None]
     expected = [
         (name, y[0])
         for (name, y), layer in zip(model.activations(x), model.layers)
-        if type(layer).__name__ in ("Conv2D", "MaxPool2D")
+        if type(layer).__name__ in ("Conv2D", "BatchNorm2D", "MaxPool2D")
     ]
     assert [m["name"] for m in data["maps"]] == [name for name, _ in expected]
     for m, (_, y) in zip(data["maps"], expected):
