@@ -171,9 +171,16 @@ def test_mouse_drawn_digit_is_recognised(page, digit, left, top, size, brush):
     top_bar = bars.nth(digit)
     assert "top" in top_bar.get_attribute("class")
     assert input_ink(page) > 20
-    # the feature maps of all four conv/pool layers are drawn, one tile per map
-    assert page.locator("#maps .layer-block").count() == 4
-    assert page.locator("#maps [data-testid=map-tile]").count() == 32 + 32 + 64 + 64
+    # the feature maps of every conv, batch-norm and pool layer are drawn, one tile per map
+    from scratchcnn import load_model
+
+    shown = [layer for layer in load_model(find_weights()).layers
+             if type(layer).__name__ in ("Conv2D", "BatchNorm2D", "MaxPool2D")]
+    assert page.locator("#maps .layer-block").count() == len(shown)
+    channels = [getattr(layer, "out_channels", None) or getattr(layer, "num_features", None)
+                for layer in shown]
+    channels = [c if c is not None else channels[k - 1] for k, c in enumerate(channels)]  # pool: as before
+    assert page.locator("#maps [data-testid=map-tile]").count() == sum(channels)
     assert re.search(rf"Prediction {digit}\b", page.locator("[aria-live=polite]").text_content())
 
 
@@ -218,8 +225,8 @@ def test_about_panel_shows_the_model(page, server):
     if info["test_accuracy"] is not None:
         assert f"{100 * info['test_accuracy']:.2f}%" in text
     links = page.locator("#about a")
-    assert links.count() == 3
-    for i in range(3):  # each opens a rendered page, not a download
+    assert links.count() == len(list((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb")))
+    for i in range(links.count()):  # each opens a rendered page, not a download
         href = links.nth(i).get_attribute("href")
         status, headers, body = server.request("GET", href)
         assert status == 200 and headers.getheader("Content-Type").startswith("text/html"), href

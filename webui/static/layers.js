@@ -180,16 +180,20 @@ window.LayerView = (function () {
 
   function drawVectors(vectors) {
     vectorsEl.innerHTML = "";
-    for (const v of vectors) {
+    vectors.forEach((v, n) => {
       const index = Number(v.name.split(":")[0]);
       const info = row(index);
       const box = document.createElement("div");
       box.className = "layer-block";
-      const last = !v.relu_after;
+      const last = n === vectors.length - 1; // the last Dense layer's outputs are the logits
+      const next = row(index + 1);
+      const note = v.relu_after ? "One cell per unit, before the ReLU of layer " + (index + 1) + " (blue cells become 0)."
+        : next.type === "BatchNorm1D" ? "One cell per unit, before the batch norm of layer " + (index + 1) + " (orange above zero, blue below)."
+        : "One cell per unit (orange above zero, blue below).";
       box.innerHTML = "<h3>" + index + " " + (info.label || "Dense") + " <span>\u2192 " + v.values.length +
         (last ? " scores (the logits)" : " numbers") + "</span></h3><p class='layer-note'>" +
         (last ? "Softmax turns these scores into the probabilities above: p = exp(score) / sum of exp(scores)."
-          : "One cell per unit, before the ReLU of layer " + (index + 1) + " (blue cells become 0).") + "</p>";
+          : note) + "</p>";
       const scale = maxAbs(v.values) || 1;
       if (last) {
         const list = document.createElement("ol");
@@ -218,7 +222,7 @@ window.LayerView = (function () {
         box.appendChild(strip);
       }
       vectorsEl.appendChild(box);
-    }
+    });
   }
 
   // ------------------------------------------------------------ the detail view
@@ -343,7 +347,8 @@ window.LayerView = (function () {
     words.textContent = relu
       ? "After the ReLU: black zero (every negative value), through orange to pale yellow at " + fmt(top, 2) + ". Tick \u201cbefore their ReLU\u201d above to see the signs."
       : signed
-      ? "Orange: above zero, blue: below zero (the ReLU after this layer sets it to 0), black: zero. Full colour at \u00b1" + fmt(top, 2) + "."
+      ? "Orange: above zero, blue: below zero" + (info.relu_after ? " (the ReLU after this layer sets it to 0)" : "") +
+        ", black: zero. Full colour at \u00b1" + fmt(top, 2) + "."
       : "Black: zero, through orange to pale yellow at this map's largest value, " + fmt(top, 2) + ".";
     legend.appendChild(words);
 
