@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         for label in DRAWN:
             per_way = " ".join(f"{100 * np.mean(by_way[(label, w)]):.0f}%"
                                for w in range(len(DRAWN[label])))
-            wrong = sorted({g for g, t in zip(got, labels) if t == label and g != label})
+            wrong = sorted({g or "unknown" for g, t in zip(got, labels) if t == label and g != label})
             print(f"  {label:12s} {100 * np.mean(by_class[label]):5.1f}%  ways: {per_way}"
                   f"{'  read as ' + ', '.join(wrong) if wrong else ''}")
 
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
                 pts, brush = person_drawing(str(d), 0, rng, strokes=strokes)
                 got_d = post(server, render_strokes(pts, 280, 280, brush), "digits")
                 digit_right += got_d == str(d)
-                misread[(d, got_d)] += got_d != str(d)
+                misread[(d, got_d or "unknown")] += got_d != str(d)
                 n += 1
         print(f"drawn digits (tests/digits.py, placed at random), through /api/predict: "
               f"{digit_right}/{n} = {100 * digit_right / n:.1f}%")
