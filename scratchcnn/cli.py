@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this saved model instead of new weights (fine-tuning; default: none)")
     p.add_argument("--freeze-norm", action="store_true",
                    help="batch norm keeps its running statistics and normalises with them in "
-                   "training too (fine-tuning with --init and --outliers)")
+                   "training too (fine-tuning with --init and --outliers; default: off)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.set_defaults(func=_cmd_train)

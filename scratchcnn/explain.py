@@ -32,8 +32,8 @@ gradient ascent from a blank (or mean-like) image on  z_k(x) - lam * ||x||^2 :
 x <- clip(x + lr * g / rms(g), 0, 1) with g = dz_k/dx - 2 lam x, then a slight blur. The step
 is normalised by the gradient's root mean square so one learning rate suits every model; the
 clip keeps x a valid drawing (ink in [0, 1]); the blur (Yosinski et al. 2015) keeps out the
-pixel noise a plain ascent grows, which raises the logit as well but shows nothing to a person. All K classes run as one batch: the logit of image k depends on image k
-only, so one backward pass from the identity matrix gives every class's gradient at once.
+pixel noise a plain ascent grows, which raises the logit as well but shows nothing to a person.
+All K classes run as one batch: the logit of image k depends on image k only, so one backward pass from the identity matrix gives every class's gradient at once.
 
 Shapes: x (N, 1, 28, 28); logits (N, K); saliency (N, 28, 28); class model (K, 28, 28).
 """

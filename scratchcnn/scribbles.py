@@ -5,7 +5,8 @@ a scribble, a zig-zag, some hatching, a spiral, a few taps, a dash. These are th
 outlier exposure trains against (Hendrycks, Mazeika & Dietterich, ICLR 2019) and the ones the
 unknown answer is measured on. Each style is a pen path made of a few random choices, then a
 hand's tremor (a little smooth noise along the path), drawn with a round brush on the page's
-280x280 canvas (shapes.render, the pixels of preprocess.render_strokes) and normalised by the same `preprocess.to_mnist` the server applies to the page.
+280x280 canvas (shapes.render, the pixels of preprocess.render_strokes) and normalised by the same
+`preprocess.to_mnist` the server applies to the page.
 
 Two families of styles, so that a measurement never uses what training saw:
 

@@ -794,7 +794,8 @@ def test_screenshots_of_the_honest_answers(browser, server, request, viewport):
         mouse_draw(page, place(DIGITS[7], 40, 40, 200))
         assert settled_prediction(page) == "7"
         page.get_by_test_id("why-toggle").check()
-        page.wait_for_function("document.querySelector('[data-testid=why-text]').textContent.startsWith('Why 7')")
+        page.wait_for_function(
+            "document.querySelector('[data-testid=why-text]').textContent.startsWith('Why 7')")
         page.get_by_test_id("classmodels-toggle").click()
         page.wait_for_selector("[data-testid=classmodels] figure")
         assert page.evaluate("document.documentElement.scrollWidth") <= w

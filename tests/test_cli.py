@@ -89,6 +89,8 @@ def test_serve_on_a_busy_port_fails_before_saying_it_serves():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == (f"scratchcnn serve: error: cannot listen on 127.0.0.1:{port}: "
                                    "Address already in use")
+
+
 def test_train_flags_default_to_train_defaults():
     args = build_parser().parse_args(["train"])
     assert {key: getattr(args, key) for key in DEFAULTS} == DEFAULTS

@@ -2,16 +2,16 @@
 
 `create_app(models)` builds a fresh Bottle() (no default app, nothing loaded at import);
 `models` maps a name ("digits", "shapes") to (model, model card), and a single model is served
-under the name of what it reads. Routes stay thin: they parse the request, call the library (`scratchcnn.preprocess`
-and the model) and return a dict, which Bottle serialises to JSON. Every error, including
+under the name of what it reads. Routes stay thin: they parse the request, call the library
+(`scratchcnn.preprocess`, `scratchcnn.explain` and the model) and return a dict, which Bottle serialises to JSON. Every error, including
 Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."} without a
 traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
 
 Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>, POST
 /api/inspect?model=<name> (one feature map and one pixel's computation, from
 scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET
-/api/classmodel?model=<name>, GET /healthz, and GET /notebooks/<name> for the about panel's links: a notebook rendered as HTML with its committed
-outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
+/api/classmodel?model=<name>, GET /healthz, and GET /notebooks/<name> for the about panel's
+links: a notebook rendered as HTML with its committed outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
 the default model answers: "digits" when it is served, else the first. An unknown name is a 404
 naming the known ones.
 """
