@@ -28,20 +28,16 @@ from scratchcnn.preprocess import render_strokes  # noqa: E402
 from webserver import running_server  # noqa: E402
 
 
-def post(server, pixels, model):
-    body = {"width": pixels.shape[1], "height": pixels.shape[0],
-            "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
-    status, _, data = server.post_json(f"/api/predict?model={model}", body)
-    assert status == 200, data
-    return data["label"]
-
-
 def answer(server, pixels, model):
     body = {"width": pixels.shape[1], "height": pixels.shape[0],
             "pixels": base64.b64encode(pixels.tobytes()).decode("ascii")}
     status, _, data = server.post_json(f"/api/predict?model={model}", body)
     assert status == 200, data
     return data
+
+
+def post(server, pixels, model):
+    return answer(server, pixels, model)["label"]
 
 
 def main(argv=None) -> int:

@@ -613,6 +613,7 @@ def test_layer_table_numbers_every_layer_with_its_output_shape(page, server):
         cells = rows.nth(k).locator("td").all_text_contents()
         assert cells[0] == str(k) and cells[2] == "\u00d7".join(map(str, layer["output_shape"]))
         assert ("then ReLU" in cells[3]) == layer["relu_after"]
+        assert ("the logits" in cells[3]) == (k == len(info["layers"]) - 1)  # the last layer only
 
 
 def test_logits_are_shown_beside_the_probabilities(page):

@@ -92,8 +92,8 @@ window.LayerView = (function () {
 
   function note(l) {
     if (l.relu_after) return "then ReLU";
-    return { ReLU: "negatives \u2192 0", Flatten: "\u2192 one vector", Dropout: "training only",
-      Dense: "the logits" }[l.type] || "";
+    if (l.type === "Dense") return l === layers[layers.length - 1] ? "the logits" : "";
+    return { ReLU: "negatives \u2192 0", Flatten: "\u2192 one vector", Dropout: "training only" }[l.type] || "";
   }
 
   const row = (i) => layers.find((l) => String(l.index) === String(i)) || {};
