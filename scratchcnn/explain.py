@@ -33,7 +33,8 @@ x <- clip(x + lr * g / rms(g), 0, 1) with g = dz_k/dx - 2 lam x, then a slight b
 is normalised by the gradient's root mean square so one learning rate suits every model; the
 clip keeps x a valid drawing (ink in [0, 1]); the blur (Yosinski et al. 2015) keeps out the
 pixel noise a plain ascent grows, which raises the logit as well but shows nothing to a person.
-All K classes run as one batch: the logit of image k depends on image k only, so one backward pass from the identity matrix gives every class's gradient at once.
+All K classes run as one batch: the logit of image k depends on image k only, so one backward
+pass from the identity matrix gives every class's gradient at once.
 
 Shapes: x (N, 1, 28, 28); logits (N, K); saliency (N, 28, 28); class model (K, 28, 28).
 """
@@ -151,9 +152,11 @@ def is_unknown(logits: np.ndarray, unknown: dict | None) -> np.ndarray:
     return unknown_score(logits, unknown["method"]) < unknown["threshold"]
 
 
-def _input_gradient(model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """d z[n, classes[n]] / d x[n] for every n: one forward, one backward from one-hot rows."""
-    logits = model.forward(x)
+def _input_gradient(model, x: np.ndarray, classes: np.ndarray, logits=None) -> np.ndarray:
+    """d z[n, classes[n]] / d x[n] for every n: one forward (unless `logits` is the forward of x
+    just run), one backward from one-hot rows."""
+    if logits is None:
+        logits = model.forward(x)
     dz = np.zeros_like(logits)
     dz[np.arange(len(x)), classes] = 1
     return model.backward(dz, input_grad=True)
@@ -169,10 +172,11 @@ def saliency(model, x: np.ndarray, classes=None) -> tuple[np.ndarray, np.ndarray
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != 1:
         got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
         raise ValueError(f"saliency expected input of shape (N, 1, H, W), got {got}")
+    logits = model.forward(x)  # one forward: for the default class and for the backward
     if classes is None:
-        classes = model.forward(x).argmax(axis=1)
+        classes = logits.argmax(axis=1)
     classes = np.broadcast_to(np.asarray(classes, dtype=np.int64), (len(x),))
-    return _input_gradient(model, x, classes)[:, 0], classes
+    return _input_gradient(model, x, classes, logits)[:, 0], classes
 
 
 def blob(H: int = 28, W: int = 28, sigma: float = 4.0, peak: float = 0.3, dtype=np.float32):

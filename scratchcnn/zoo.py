@@ -27,23 +27,31 @@ def convnet(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
     ])
 
 
+def _two_blocks(f1: int, f2: int, dropout: float, classes, reads: str, seed: int, dtype,
+                impl: str) -> Sequential:
+    """Normalize, Conv(1->f1, 3, pad 1) ReLU Pool2, Conv(f1->f2, 3, pad 1) ReLU Pool2,
+    Dense(f2*7*7->128) ReLU Dropout Dense(128->K): mnist-small and shapes-small (classes None:
+    the ten digits)."""
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Normalize(0.1307, 0.3081),
+        Conv2D(1, f1, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Conv2D(f1, f2, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
+        MaxPool2D(2, impl=impl),
+        Flatten(), Dense(f2 * 7 * 7, 128, dtype=dtype, rng=rng), ReLU(),
+        Dropout(dropout, seed=seed + 1), Dense(128, len(classes or range(10)), dtype=dtype, rng=rng),
+    ], classes=classes, reads=reads)
+
+
 def mnist_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
-    """The shipped model: Normalize, Conv(1->32, 3, pad 1) ReLU Pool2, Conv(32->64, 3, pad 1) ReLU
-    Pool2, Dense(3136->128) ReLU Dropout(0.4) Dense(128->10).
+    """The digits model shipped before mnist-bn: Normalize, Conv(1->32, 3, pad 1) ReLU Pool2,
+    Conv(32->64, 3, pad 1) ReLU Pool2, Dense(3136->128) ReLU Dropout(0.4) Dense(128->10).
 
     Padding keeps the strokes near the border in view; Normalize uses the MNIST training-set
     pixel mean and std, so callers feed plain [0, 1] pixels.
     """
-    rng = np.random.default_rng(seed)
-    return Sequential([
-        Normalize(0.1307, 0.3081),
-        Conv2D(1, 32, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
-        MaxPool2D(2, impl=impl),
-        Conv2D(32, 64, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
-        MaxPool2D(2, impl=impl),
-        Flatten(), Dense(3136, 128, dtype=dtype, rng=rng), ReLU(), Dropout(0.4, seed=seed + 1),
-        Dense(128, 10, dtype=dtype, rng=rng),
-    ])
+    return _two_blocks(32, 64, 0.4, None, "digits", seed, dtype, impl)
 
 
 def shapes_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:
@@ -55,16 +63,7 @@ def shapes_small(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequenti
     pixel mean and std serve as well; half the channels make an epoch ~3x cheaper, which buys
     more distinct generated drawings within the same training time.
     """
-    rng = np.random.default_rng(seed)
-    return Sequential([
-        Normalize(0.1307, 0.3081),
-        Conv2D(1, 16, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
-        MaxPool2D(2, impl=impl),
-        Conv2D(16, 32, 3, padding=1, impl=impl, dtype=dtype, rng=rng), ReLU(),
-        MaxPool2D(2, impl=impl),
-        Flatten(), Dense(1568, 128, dtype=dtype, rng=rng), ReLU(), Dropout(0.3, seed=seed + 1),
-        Dense(128, len(CLASSES), dtype=dtype, rng=rng),
-    ], classes=CLASSES, reads="shapes")
+    return _two_blocks(16, 32, 0.3, CLASSES, "shapes", seed, dtype, impl)
 
 
 def mnist_bn(seed: int = 0, dtype="float32", impl: str = "fast") -> Sequential:

@@ -81,6 +81,18 @@ def away_from_zero(rng: np.random.Generator, shape, dtype=np.float64) -> np.ndar
     return (np.sign(x) * (0.1 + np.abs(x))).astype(dtype)
 
 
+def json_entry_edit(key: str, change):
+    """For rewriting a saved .npz in a test: a function that applies change(dict) to the JSON
+    stored under `key` (a model file's "__architecture__", a checkpoint's "meta") in place."""
+    import json
+
+    def edit(arrays):
+        entry = json.loads(str(arrays[key]))
+        change(entry)
+        arrays[key] = np.array(json.dumps(entry))
+    return edit
+
+
 def required(what: str) -> bool:
     """True when SCRATCHCNN_REQUIRE_<WHAT> is "1" (.ci/run sets MNIST, BROWSER and TORCH): then a
     test that would skip for want of <what> fails instead. Any other value, "0" included, is off."""

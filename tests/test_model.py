@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from conftest import json_entry_edit
 
 from scratchcnn import SGD, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential, build_model, load_model
 from scratchcnn import softmax_cross_entropy
@@ -174,11 +175,7 @@ def test_saved_file_gets_the_usual_permissions(tmp_path):
 
 
 def _architecture(change):
-    def edit(arrays):
-        config = json.loads(str(arrays["__architecture__"]))
-        change(config)
-        arrays["__architecture__"] = np.array(json.dumps(config))
-    return edit
+    return json_entry_edit("__architecture__", change)
 
 
 def test_a_model_file_names_its_classes_and_what_it_reads(tmp_path):

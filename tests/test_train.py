@@ -17,6 +17,7 @@ from scratchcnn.cli import main
 from scratchcnn.layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Normalize, ReLU
 from scratchcnn.model import Sequential, load_model
 from scratchcnn.optim import SGD, Adam
+from conftest import json_entry_edit
 from test_data import mnist_dir_or_skip
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights" / "digits"
@@ -137,11 +138,7 @@ def _rewrite(path, change):
 
 
 def _meta(change):
-    def apply(arrays):
-        meta = json.loads(str(arrays["meta"]))
-        change(meta)
-        arrays["meta"] = np.array(json.dumps(meta))
-    return apply
+    return json_entry_edit("meta", change)
 
 
 def _flip(path, at: float):

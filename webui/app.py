@@ -3,17 +3,18 @@
 `create_app(models)` builds a fresh Bottle() (no default app, nothing loaded at import);
 `models` maps a name ("digits", "shapes") to (model, model card), and a single model is served
 under the name of what it reads. Routes stay thin: they parse the request, call the library
-(`scratchcnn.preprocess`, `scratchcnn.explain` and the model) and return a dict, which Bottle serialises to JSON. Every error, including
-Bottle's own (404, 405, 413, invalid JSON), is answered as JSON {"error": "..."} without a
-traceback. `scratchcnn serve` loads the weights once and runs the app; see cli.py.
+(`scratchcnn.preprocess`, `scratchcnn.explain` and the model) and return a dict, which Bottle
+serialises to JSON. Every error, including Bottle's own (404, 405, 413, invalid JSON), is
+answered as JSON {"error": "..."} without a traceback. `scratchcnn serve` loads the weights
+once and runs the app; see cli.py.
 
 Endpoints: GET / (the page), GET /static/<path>, POST /api/predict?model=<name>, POST
 /api/inspect?model=<name> (one feature map and one pixel's computation, from
 scratchcnn.layerview), GET /api/models, GET /api/model?model=<name>, GET
 /api/classmodel?model=<name>, GET /healthz, and GET /notebooks/<name> for the about panel's
-links: a notebook rendered as HTML with its committed outputs (GET /notebooks/<name>.ipynb: the file itself), from a source checkout. Without ?model=
-the default model answers: "digits" when it is served, else the first. An unknown name is a 404
-naming the known ones.
+links: a notebook rendered as HTML with its committed outputs (GET /notebooks/<name>.ipynb: the
+file itself), from a source checkout. Without ?model= the default model answers: "digits" when
+it is served, else the first. An unknown name is a 404 naming the known ones.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False,
         return {**answer, "label": None, "unknown": False, "probabilities": None,
                 "message": message}
     batch = x[None, None].astype(model.dtype)  # (1, 1, 28, 28)
-    logits = model.forward(batch)
+    acts = model.activations(batch) if with_maps else None  # its last output: the logits
+    logits = acts[-1][1] if with_maps else model.forward(batch)
     proba = softmax(logits)[0]
     answer["probabilities"] = [float(p) for p in proba]
     answer.update(explain.verdict(logits, model.unknown, model.classes, model.reads,
@@ -105,11 +107,10 @@ def predict_drawing(model, pixels: np.ndarray, with_maps: bool = False,
     if digits and answer["label"] is not None:
         answer["digit"] = int(answer["label"]) if answer["label"].isdigit() else int(proba.argmax())
     if with_saliency:
-        saliency, k = explain.saliency(model, batch)
+        saliency, k = explain.saliency(model, batch, int(proba.argmax()))  # the closest class
         answer.update(saliency=np.round(saliency[0], 6).tolist(), saliency_of=model.classes[k[0]],
                       placement=placement)
     if with_maps:
-        acts = model.activations(batch)
         answer["maps"] = [
             wire.encode_maps(name, y[0])
             for (name, y), layer in zip(acts, model.layers)
