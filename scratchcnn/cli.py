@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from . import __version__
-from .train import DEFAULTS, SCHEDULES
+from .train import DEFAULTS, RECIPES, SCHEDULES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -185,6 +185,8 @@ def _cmd_train(args) -> int:
     from .parallel import configure_process
     from .train import TrainingDiverged, TrainingInterrupted, train_run
 
+    if args.recipe is not None:
+        return _train_recipe(args)
     configure_process()
     try:
         record = train_run(
@@ -207,6 +209,54 @@ def _cmd_train(args) -> int:
     print(f"saved {args.out or f'runs/{args.model}'}/{record['weights']}: validation accuracy "
           f"{'n/a' if val is None else f'{100 * val:.2f}%'}, training "
           f"{record['train_seconds'] / 60:.1f} min")
+    return 0
+
+
+RECIPE_FLAGS = ("recipe", "out", "resume", "data_dir")  # what --recipe may be given with
+
+
+def _train_recipe(args) -> int:
+    """`train --recipe NAME`: run the recipe's train commands in order (train.RECIPES), then
+    note the recipe in the last stage's train.json. With --resume, a stage that already finished
+    is skipped and an interrupted one continues from its checkpoint."""
+    import shlex
+    import time
+    from pathlib import Path
+
+    from .train import CHECKPOINT, finished_stage, note_recipe, recipe_stages
+
+    parser = build_parser()
+    defaults = vars(parser.parse_args(["train"]))
+    clash = [k for k, v in vars(args).items()
+             if k in defaults and k not in RECIPE_FLAGS and defaults[k] != v]
+    if clash:
+        flag = "--" + clash[0].replace("_", "-")
+        raise ValueError(f"--recipe {args.recipe} sets every training setting itself: drop {flag} "
+                         f"(only --out, --resume and --data-dir go with a recipe)")
+    out = args.out or f"runs/{args.recipe}"
+    stages = recipe_stages(args.recipe, out)
+    wall0, commands, skipped = time.perf_counter(), [], []
+    for i, stage in enumerate(stages, 1):
+        command = shlex.join(["scratchcnn", "train", *stage])
+        commands.append(command)
+        stage_out = Path(stage[stage.index("--out") + 1])
+        if args.resume and finished_stage(stage, command):
+            print(f"recipe {args.recipe}, stage {i}/{len(stages)}: finished before, kept: {command}")
+            skipped.append(command)
+            continue
+        print(f"recipe {args.recipe}, stage {i}/{len(stages)}: {command}", flush=True)
+        resume = args.resume and (stage_out / CHECKPOINT).is_file()
+        stage_args = parser.parse_args(["train", *stage, *(["--resume"] if resume else []),
+                                        *(["--data-dir", args.data_dir] if args.data_dir else [])])
+        stage_args.argv = ["train", *stage]  # each stage's train.json names its own command
+        code = _cmd_train(stage_args)
+        if code:
+            return code
+    command = shlex.join(["scratchcnn", *(a for a in args.argv if a != "--resume")])
+    record = note_recipe(out, args.recipe, command, commands, time.perf_counter() - wall0, skipped)
+    walls = record["recipe"]["stage_wall_seconds"]
+    print(f"recipe {args.recipe}: {len(stages)} stages, {sum(walls) / 60:.1f} min wall in all "
+          f"({', '.join(f'{w / 60:.1f}' for w in walls)} min)")
     return 0
 
 
@@ -405,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "training too (fine-tuning with --init and --outliers; default: off)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="run a recipe instead: the train commands that make a shipped model, "
+                   "in order, each in its own folder under --out (default folder: "
+                   "runs/<recipe>); with --resume a finished stage is kept; "
+                   + "; ".join(f"{k}: {v['about']}" for k, v in RECIPES.items()))
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix "

@@ -53,6 +53,68 @@ CHANCE_AFTER_STEPS = 100
 # Resuming a finished run may change these (and must raise epochs); everything else must match.
 EXTENSION_KEYS = ("epochs", "lr", "schedule")
 
+# A recipe is the `scratchcnn train` commands that make a shipped model, run in order by
+# `scratchcnn train --recipe NAME --out DIR`; "{out}" stands for DIR. Each stage is an ordinary
+# train command with its own train.json, so any stage can be run (or rerun) by hand.
+RECIPES = {
+    "digits": {
+        "about": "the shipped digits model: mnist-bn from scratch, then a short outlier-exposure "
+                 "fine-tune with frozen batch norm and drawn digits (the honest unknown answer)",
+        "stages": [
+            "--model mnist-bn --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 30 "
+            "--out {out}/pretrain",
+            "--model mnist-bn --init {out}/pretrain/mnist-bn.npz --freeze-norm "
+            "--outliers scribbles,shapes --outlier-weight 0.1 --drawn 10000 --epochs 3 "
+            "--optimizer sgd --lr 0.01 --weight-decay 5e-4 --out {out}",
+        ],
+    },
+}
+
+
+def recipe_stages(name: str, out) -> list[list[str]]:
+    """The recipe's train commands for output folder `out`, as argument lists (after "train")."""
+    import shlex
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return [shlex.split(stage.replace("{out}", str(out))) for stage in RECIPES[name]["stages"]]
+
+
+def finished_stage(argv: list[str], command: str) -> bool:
+    """True if the stage's --out folder holds the weights and train.json of a finished run of
+    exactly `command` (what `train --recipe --resume` skips)."""
+    out = Path(argv[argv.index("--out") + 1])
+    record_file = out / "train.json"
+    if not record_file.is_file():
+        return False
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        return False
+    # the recorded command starts with the speed variables that were set (env.env_vars)
+    return (str(record.get("command", "")).endswith(command)
+            and (out / str(record.get("weights"))).is_file()
+            and len(record.get("history", [])) == record.get("epochs"))
+
+
+def note_recipe(out, name: str, command: str, stage_commands: list[str], wall: float,
+                skipped: list[str]) -> dict:
+    """Add the recipe to the last stage's train.json (atomically): the one command that made
+    the weights, its stages, and their wall times (each stage's own, from its train.json)."""
+    record_file = Path(out) / "train.json"
+    record = json.loads(record_file.read_text())
+    stage_walls, r = [], record
+    while r is not None:  # the last stage's record holds the earlier ones as init_training
+        stage_walls.insert(0, r["wall_seconds"])
+        r = r.get("init_training")
+    record["recipe"] = {"name": name, "command": command, "stages": stage_commands,
+                        "stage_wall_seconds": stage_walls[-len(stage_commands):],
+                        "wall_seconds": wall, "skipped": skipped}
+    with atomic_open(record_file, "w") as f:
+        json.dump(record, f, indent=1)
+    return record
+
+
 
 def at_chance(accuracy: float, n: int, classes: int) -> bool:
     """True when accuracy on n images is within two standard errors of guessing (1/classes);
@@ -792,8 +854,21 @@ def write_model_card(weights, result: dict) -> dict:
         f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['augment_seconds']:.1f} | "
         f"{e['images_per_s']:.0f} |" for e in hist)
     train_text = "no train.json beside the weights: training details unknown.\n"
+    recipe = record.get("recipe")
+    recipe_text = ""
+    if recipe:  # train --recipe: the one command, then each stage's own record below
+        walls = recipe["stage_wall_seconds"]
+        kept = (f" ({len(recipe['skipped'])} stage(s) kept from an earlier run of it)"
+                if recipe["skipped"] else "")
+        recipe_text = (
+            f"Made from scratch by one command, the recipe `{recipe['name']}`:\n\n"
+            f"```bash\n{recipe['command']}\n```\n\n"
+            f"- It runs {len(recipe['stages'])} train commands in order; wall time "
+            f"{sum(walls) / 60:.1f} min in all ({' + '.join(f'{w / 60:.1f}' for w in walls)} min, "
+            f"each stage's own command from its train.json){kept}.\n\n"
+            "The last stage:\n\n")
     if record:
-        train_text = (
+        train_text = recipe_text + (
             f"Trained with\n\n```bash\n{record['command']}\n```\n\n"
             f"- {record['epochs']} epochs on {record['n_train']:,} {what} training images; "
             f"{record['n_val']:,} {'drawn apart' if shapes else 'held out'} for validation "

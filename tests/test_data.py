@@ -255,6 +255,34 @@ def test_warp_bilinear_known_answer_for_an_integer_shift():
     assert y.dtype == np.float32
 
 
+def test_affine_sources_match_the_broadcast_formula():
+    """kernels.affine_sources is data.augment's map src = c + R(-a) (p - c - t) / s, computed
+    here with NumPy broadcasting over (N, H, W)."""
+    rng = np.random.default_rng(3)
+    N, H, W = 5, 7, 9
+    ty, tx = rng.uniform(-2, 2, (2, N))
+    a, s = rng.uniform(-0.3, 0.3, N), rng.uniform(0.9, 1.1, N)
+    cy, cx = (H - 1) / 2, (W - 1) / 2
+    dy = np.arange(H)[None, :, None] - cy - ty[:, None, None]
+    dx = np.arange(W)[None, None, :] - cx - tx[:, None, None]
+    c, sn, sc = np.cos(a)[:, None, None], np.sin(a)[:, None, None], s[:, None, None]
+    src_y, src_x = kernels.affine_sources(ty, tx, a, s, H, W)
+    assert src_y.shape == (N, H, W) and src_y.dtype == np.float32
+    np.testing.assert_allclose(src_y, cy + (c * dy - sn * dx) / sc, atol=1e-5)
+    np.testing.assert_allclose(src_x, cx + (sn * dy + c * dx) / sc, atol=1e-5)
+
+
+def test_augment_rotates_about_the_centre():
+    """A rotation by 90 degrees (no shift, no scale) turns the image a quarter turn."""
+    x = np.random.default_rng(2).random((1, 1, 6, 6), dtype=np.float32)
+    y = data.augment(x, np.random.default_rng(0), shift=0, rotate=0, scale=0)
+    np.testing.assert_allclose(y, x, atol=1e-6)
+    src_y, src_x = kernels.affine_sources(np.zeros(1), np.zeros(1), np.array([np.pi / 2]),
+                                          np.ones(1), 6, 6)
+    turned = kernels.warp_bilinear(x, src_y, src_x)
+    np.testing.assert_allclose(turned[0, 0], np.rot90(x[0, 0], k=-1), atol=1e-5)
+
+
 def test_augment_with_zero_ranges_is_the_identity():
     x = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
     y = data.augment(x, np.random.default_rng(0), shift=0, rotate=0, scale=0)
@@ -263,7 +291,7 @@ def test_augment_with_zero_ranges_is_the_identity():
 
 @pytest.mark.parametrize("elastic", [0.0, 34.0])
 def test_augment_is_seeded_and_keeps_shape_and_dtype(elastic):
-    x = np.zeros((3, 1, 28, 28), np.float32)
+    x = np.zeros((16, 1, 28, 28), np.float32)
     x[:, :, 8:20, 12:16] = 1
     a = data.augment(x, np.random.default_rng(5), elastic=elastic)
     b = data.augment(x, np.random.default_rng(5), elastic=elastic)
@@ -272,7 +300,8 @@ def test_augment_is_seeded_and_keeps_shape_and_dtype(elastic):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c) and not np.array_equal(a, x)
     assert a.min() >= 0 and a.max() <= 1 + 1e-6  # bilinear weights are a convex combination
-    np.testing.assert_allclose(a.sum(axis=(1, 2, 3)), x.sum(axis=(1, 2, 3)), rtol=0.35)
+    # a warp moves ink and scales it locally by the map's Jacobian: about the same in total
+    np.testing.assert_allclose(a.sum(), x.sum(), rtol=0.15)
 
 
 def test_augment_refuses_a_batch_without_channels():

@@ -445,3 +445,51 @@ def test_train_json_keeps_the_first_command_lists_resumes_and_says_what_augmenta
     assert any(name.endswith("running_var") for name, _ in loaded.buffers())
     assert main(base + ["--epochs", "1", "--no-augment", "--out", str(tmp_path / "plain")]) == 0
     assert json.loads((tmp_path / "plain" / "train.json").read_text())["config"]["augment"] is None
+
+
+@pytest.mark.mnist
+def test_a_recipe_runs_its_stages_in_order_and_resume_keeps_the_finished_ones(
+        tmp_path, capsys, monkeypatch):
+    """train --recipe runs each stage as its own train command (the second fine-tunes the
+    first), notes the recipe in the last train.json and the card; --resume keeps what finished."""
+    folder = mnist_dir_or_skip()
+    small = "--optimizer sgd --train-limit 600 --val-size 200 --batch-size 50 --epochs 1"
+    monkeypatch.setitem(train.RECIPES, "tiny", {"about": "a test", "stages": [
+        f"--model mnist-bn --lr 0.05 {small} --out {{out}}/pretrain",
+        f"--model mnist-bn --init {{out}}/pretrain/mnist-bn.npz --freeze-norm --lr 0.005 {small} "
+        "--out {out}"]})
+    base = ["train", "--recipe", "tiny", "--data-dir", str(folder), "--out", str(tmp_path)]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "stage 1/2" in out and "stage 2/2" in out and "2 stages" in out
+    record = json.loads((tmp_path / "train.json").read_text())
+    recipe = record["recipe"]
+    assert recipe["command"] == f"scratchcnn {' '.join(base[:1] + base[1:])}"
+    assert [s.split(" --out ")[1] for s in recipe["stages"]] == [f"{tmp_path}/pretrain",
+                                                                 str(tmp_path)]
+    assert record["command"].endswith(recipe["stages"][1]) and recipe["skipped"] == []
+    assert record["init_training"]["command"].endswith(recipe["stages"][0])
+    assert len(recipe["stage_wall_seconds"]) == 2 and all(w > 0 for w in recipe["stage_wall_seconds"])
+    assert main(["evaluate", "--weights", str(tmp_path / "mnist-bn.npz"), "--limit", "200",
+                 "--data-dir", str(folder), "--card"]) == 0
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "Made from scratch by one command" in card and recipe["command"] in card
+
+    weights = (tmp_path / "mnist-bn.npz").read_bytes()
+    assert main(base + ["--resume"]) == 0  # both finished: kept, the weights untouched
+    assert capsys.readouterr().out.count("finished before, kept") == 2
+    assert (tmp_path / "mnist-bn.npz").read_bytes() == weights
+    assert len(json.loads((tmp_path / "train.json").read_text())["recipe"]["skipped"]) == 2
+
+    (tmp_path / "train.json").unlink()  # the last stage as if it never finished
+    assert main(base + ["--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "stage 1/2: finished before, kept" in out and "stage 2/2: scratchcnn train" in out
+    assert (tmp_path / "mnist-bn.npz").read_bytes() == weights  # deterministic: the same run
+
+
+def test_a_recipe_refuses_training_flags_in_one_line(capsys):
+    assert main(["train", "--recipe", "digits", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "drop --epochs" in err and len(err.strip().splitlines()) == 1
+
