@@ -197,7 +197,8 @@ def _cmd_train(args) -> int:
             train_limit=args.train_limit, data_dir=args.data_dir, resume=args.resume,
             command=shlex.join(["scratchcnn", *args.argv]), data_name=args.data,
             outliers=args.outliers, outlier_weight=args.outlier_weight, init=args.init,
-            drawn=args.drawn, freeze_norm=args.freeze_norm)
+            drawn=args.drawn, freeze_norm=args.freeze_norm, val_every=args.val_every,
+            train_from=args.train_from)
     except TrainingDiverged as e:
         print(f"scratchcnn train: diverged: {e}", file=sys.stderr)
         return 1
@@ -429,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d["seed"], help="default: %(default)s")
     p.add_argument("--val-size", type=COUNT, default=d["val_size"],
                    help="training images held out for validation (default: %(default)s)")
+    p.add_argument("--val-every", type=POSITIVE_INT, default=d["val_every"], metavar="N",
+                   help="validate after every N-th epoch only, and after the first and the last "
+                   "(default: %(default)s)")
     p.add_argument("--data", choices=("mnist", "shapes"),
                    help="training data (default: what the model reads; shapes-small reads shapes)")
     p.add_argument("--train-limit", type=POSITIVE_INT, default=d["train_limit"],
@@ -453,6 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--freeze-norm", action="store_true",
                    help="batch norm keeps its running statistics and normalises with them in "
                    "training too (fine-tuning with --init and --outliers; default: off)")
+    p.add_argument("--train-from", type=int, default=0, metavar="LAYER",
+                   help="train only the layers from this index on (the numbers of the model "
+                   "card's architecture table); the layers before keep their weights and "
+                   "batch-norm statistics (fine-tuning the head with --init; default: 0, all)")
     p.add_argument("--outlier-weight", type=float, default=0.5,
                    help="weight of the outlier loss (default: 0.5, Hendrycks et al. 2019)")
     p.add_argument("--recipe", choices=sorted(RECIPES),

@@ -48,6 +48,9 @@ class Sequential:
         self._classes = None if classes is None else tuple(classes)
         self.reads = reads
         self.unknown: dict | None = None  # the calibrated unknown answer (explain.calibrate)
+        # Layers before this index stay fixed in training (train --train-from, fine-tuning the
+        # head): backward stops before them and trainable_parameters() leaves them out. Not saved.
+        self.train_from = 0
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -86,8 +89,10 @@ class Sequential:
         """Chain rule from the last layer to the first; returns dL/dx of the input.
 
         input_grad=False, for training, returns None and does less: nothing before the first
-        layer with parameters is run, and that layer computes only its parameter gradients."""
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        layer with parameters (from train_from on) is run, and that layer computes only its
+        parameter gradients."""
+        first = next((i for i, layer in enumerate(self.layers)
+                      if layer.params and i >= self.train_from), 0)
         for i in range(len(self.layers) - 1, -1 if input_grad else first - 1, -1):
             dy = self.layers[i].backward(dy, need_dx=input_grad or i > first)
         return dy if input_grad else None
@@ -115,6 +120,11 @@ class Sequential:
         """(name, parameter, gradient) triples; read afresh each time (backward replaces grads)."""
         return [(f"{i}.{k}", layer.params[k], layer.grads[k])
                 for i, layer in enumerate(self.layers) for k in layer.params]
+
+    def trainable_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """parameters() of the layers from train_from on: what an optimiser updates."""
+        return [(name, p, g) for name, p, g in self.parameters()
+                if int(name.partition(".")[0]) >= self.train_from]
 
     def num_params(self) -> int:
         return sum(p.size for _, p, _ in self.parameters())

@@ -22,12 +22,12 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every gradient to zero (backward overwrites them anyway; kept for familiarity)."""
-        for _, _, grad in self.model.parameters():
+        for _, _, grad in self.model.trainable_parameters():
             grad[...] = 0
 
     def step(self) -> None:
         self.steps += 1
-        for name, param, grad in self.model.parameters():
+        for name, param, grad in self.model.trainable_parameters():  # all but fixed layers'
             if self.weight_decay:
                 grad = grad + param.dtype.type(self.weight_decay) * param
             self._update(name, param, grad)

@@ -123,14 +123,20 @@ def drawn_digits(n: int, seed: int = HELD_OUT_SEED, digits=range(10)) -> tuple[n
 
     Returns images uint8 (n, 28, 28) and labels uint8 (n,).
     """
-    digits = [int(d) for d in digits]
+    from .parallel import draw_in_chunks
+
+    digits = tuple(int(d) for d in digits)
     labels = np.array([digits[i % len(digits)] for i in range(n)], dtype=np.uint8)
-    images = np.empty((n, 28, 28), dtype=np.uint8)
-    for i, d in enumerate(labels):
-        strokes, brush = digit_strokes(d, np.random.default_rng([seed, i]))
-        pixels = render(strokes, brush)
-        images[i] = np.rint(preprocess.to_mnist(pixels) * 255)
-    return images, labels
+    return np.concatenate(draw_in_chunks(_drawn_chunk, n, seed, digits)), labels
+
+
+def _drawn_chunk(lo: int, hi: int, seed: int, digits: tuple) -> np.ndarray:
+    """drawn_digits' samples lo..hi-1. Shapes: -> uint8 (hi - lo, 28, 28)"""
+    images = np.empty((hi - lo, 28, 28), dtype=np.uint8)
+    for i in range(lo, hi):
+        strokes, brush = digit_strokes(digits[i % len(digits)], np.random.default_rng([seed, i]))
+        images[i - lo] = np.rint(preprocess.to_mnist(render(strokes, brush)) * 255)
+    return images
 
 
 def outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None,

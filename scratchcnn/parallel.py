@@ -100,6 +100,32 @@ def blas_limit():
                     lib.set_num_threads(n)
 
 
+def _capped_chunk(args):
+    """A forked worker's job: fn(lo, hi, *rest) with BLAS on one thread (the workers already
+    fill the cores; BLAS's own threads on tiny products only spin and wait)."""
+    fn, lo, hi, rest = args
+    with blas_limit():
+        return fn(lo, hi, *rest)
+
+
+def draw_in_chunks(fn, n: int, *rest, workers: int | None = None, min_fork: int = 2000) -> list:
+    """[fn(lo, hi, *rest) for consecutive chunks of range(n)], in order: the generators' loop
+    (sample i drawn from default_rng([seed, i]), so the result does not depend on how the work
+    is split). Runs in up to 2 forked processes when n >= min_fork and the platform can fork
+    (spawn would re-run __main__), else here; BLAS is capped at one thread either way.
+    fn must be a module-level function (a forked worker finds it by name)."""
+    import multiprocessing
+
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    workers = workers or (min(2, os.cpu_count() or 1) if n >= min_fork and forking else 1)
+    bounds = np.linspace(0, n, 8 * workers + 1).astype(int)
+    jobs = [(fn, int(a), int(b), rest) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    if workers == 1:
+        return [_capped_chunk(job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        return pool.map(_capped_chunk, jobs)
+
+
 def _pieces(N: int) -> list[tuple[int, int]]:
     """(lo, hi) bounds of an even number of near-equal pieces of at most PIECE images."""
     count = 2 * -(-N // (2 * PIECE))
@@ -170,6 +196,8 @@ class DataParallel:
         self._replicas = [model] + [
             Sequential([layer.twin(training) for layer in model.layers], model.input_shape)
             for _ in self._bounds[1:]]
+        for replica in self._replicas[1:]:
+            replica.train_from = model.train_from  # their backward stops where the model's does
         y = np.concatenate(self._on_both_threads(
             lambda replica, piece: replica.forward(piece, training), x))
         for i, layer in enumerate(model.layers):  # the hook for BatchNorm's running statistics

@@ -217,6 +217,13 @@ def make_set(n: int, seed: int, styles=tuple(TRAIN_STYLES)) -> tuple[np.ndarray,
     if unknown or not styles or n < 1:
         raise ValueError(f"expected n >= 1 and styles among {sorted(STYLES)}, got n={n}, "
                          f"styles {list(styles)}")
+    from .parallel import draw_in_chunks
+
     names = [styles[i % len(styles)] for i in range(n)]
-    images = np.stack([sample(s, np.random.default_rng([seed, i])) for i, s in enumerate(names)])
-    return images, names
+    return np.concatenate(draw_in_chunks(_make_chunk, n, seed, styles)), names
+
+
+def _make_chunk(lo: int, hi: int, seed: int, styles: tuple) -> np.ndarray:
+    """make_set's samples lo..hi-1. Shapes: -> uint8 (hi - lo, 28, 28)"""
+    return np.stack([sample(styles[i % len(styles)], np.random.default_rng([seed, i]))
+                     for i in range(lo, hi)])

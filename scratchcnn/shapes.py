@@ -527,8 +527,7 @@ def sample(label: str, rng: np.random.Generator, styles: dict | None = None) -> 
     return np.rint(x * 255).astype(np.uint8)
 
 
-def _make_chunk(args):
-    lo, hi, seed, classes, styles = args
+def _make_chunk(lo, hi, seed, classes, styles):
     images = np.empty((hi - lo, 28, 28), dtype=np.uint8)
     for i in range(lo, hi):
         images[i - lo] = sample(classes[i % len(classes)], np.random.default_rng([seed, i]), styles)
@@ -539,8 +538,9 @@ def make_set(n: int, seed: int, classes=CLASSES, styles: dict | None = None,
              workers: int | None = None):
     """n drawings, the classes in turn (balanced), sample i drawn from default_rng([seed, i]).
 
-    workers: processes to draw in (default: up to 2 forked ones for n >= 2,000, else 1); the
-    result does not depend on it. Returns images uint8 (n, 28, 28) and labels uint8 (n,) indexing `classes`.
+    workers: processes to draw in (parallel.draw_in_chunks: up to 2 forked ones for n >= 2,000,
+    else 1); the result does not depend on it. Returns images uint8 (n, 28, 28) and labels
+    uint8 (n,) indexing `classes`.
     """
     classes = tuple(classes)
     unknown = [c for c in classes if c not in TEMPLATES]
@@ -549,16 +549,10 @@ def make_set(n: int, seed: int, classes=CLASSES, styles: dict | None = None,
     if n < 1:
         raise ValueError(f"expected n >= 1 drawings, got {n}")
     labels = (np.arange(n) % len(classes)).astype(np.uint8)
-    import multiprocessing
+    from .parallel import draw_in_chunks
 
-    forking = "fork" in multiprocessing.get_all_start_methods()  # spawn would re-run __main__
-    workers = workers or (min(2, os.cpu_count() or 1) if n >= 2000 and forking else 1)
-    bounds = np.linspace(0, n, 8 * workers + 1).astype(int)
-    jobs = [(int(a), int(b), seed, classes, styles) for a, b in zip(bounds[:-1], bounds[1:])]
-    if workers == 1:
-        return np.concatenate([_make_chunk(j) for j in jobs]), labels
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return np.concatenate(pool.map(_make_chunk, jobs)), labels
+    return np.concatenate(draw_in_chunks(_make_chunk, n, seed, classes, styles,
+                                         workers=workers)), labels
 
 
 def cache_dir() -> Path:

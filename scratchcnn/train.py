@@ -35,7 +35,7 @@ METRICS = "metrics.jsonl"
 DEFAULTS = {
     "model": "mnist-small", "epochs": 12, "batch_size": 128, "optimizer": "adam", "lr": 3e-3,
     "momentum": 0.9, "weight_decay": 0.0, "schedule": "onecycle", "augment": True,
-    "elastic": 0.0, "seed": 0, "val_size": 5000, "train_limit": None,
+    "elastic": 0.0, "seed": 0, "val_size": 5000, "train_limit": None, "val_every": 1,
 }
 
 
@@ -282,7 +282,7 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
         schedule: str = DEFAULTS["schedule"], augment: dict | None = None,
         seed: int = DEFAULTS["seed"], out_dir=None, resume: bool = False, on_step=None,
         config: dict | None = None, command: str | None = None,
-        outliers: "OutlierExposure | None" = None) -> dict:
+        outliers: "OutlierExposure | None" = None, val_every: int = DEFAULTS["val_every"]) -> dict:
     """Train for `epochs` passes over train = (uint8 images (N, 28, 28), labels (N,)).
 
     outliers: an OutlierExposure adds a batch of outlier images to every step, pushed toward
@@ -297,6 +297,8 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
     starts near 0), chance validation accuracy after an epoch
     once CHANCE_AFTER_STEPS steps are done)
     stops before writing anything more.
+    val_every: validate after every val_every-th epoch only (and always after the first, for
+    the chance-level check, and the last); an epoch not validated has no val_loss in its record.
     on_step(step) is called after every optimizer step (tests use it to interrupt a run);
     `command` is recorded in history["runs"], one entry per call (the first made the run).
     Returns {"epochs": [per-epoch metrics], "train_seconds": float, "config": dict,
@@ -306,11 +308,14 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
     n = len(images)
     if n == 0 or len(labels) != n:
         raise ValueError(f"expected N >= 1 training images with N labels, got {n} and {len(labels)}")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if epochs < 1 or batch_size < 1 or val_every < 1:
+        raise ValueError(f"epochs, batch_size and val_every must be >= 1, got {epochs}, "
+                         f"{batch_size} and {val_every}")
     lr_at(schedule, lr, 0, 1)  # validates the schedule name
     config = dict(config or {}, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
                   augment=augment, seed=seed, n_train=n)
+    if val_every != 1:  # recorded only when set, so older checkpoints resume as they were
+        config["val_every"] = val_every
     steps_per_epoch = math.ceil(n / batch_size)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))  # shuffling + augmentation
     net = DataParallel(model)  # the model's steps, a batch in pieces on both cores
@@ -434,7 +439,8 @@ def fit(model, optimizer, train, val=None, *, epochs: int,
                                            steps_per_epoch),
                       "seconds": seconds, "augment_seconds": aug_seconds,
                       "images_per_s": (sums[2] - seen_before) / seconds}
-            if val is not None and len(val[0]):
+            due = epoch == 0 or epoch + 1 == epochs or (epoch + 1) % val_every == 0
+            if val is not None and len(val[0]) and due:
                 result = evaluate(model, *val)
                 record.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
                 record["seconds"] = time.perf_counter() - t0
@@ -562,7 +568,8 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
               train_limit: int | None = DEFAULTS["train_limit"], data_dir=None,
               resume: bool = False, data_name: str | None = None, outliers: str | None = None,
               outlier_weight: float = 0.5, outlier_pool: int = 12000, init=None,
-              drawn: int = 0, freeze_norm: bool = False) -> dict:
+              drawn: int = 0, freeze_norm: bool = False,
+              val_every: int = DEFAULTS["val_every"], train_from: int = 0) -> dict:
     """Load the model's data, hold out val_size images, fit, save <out>/<model>.npz and train.json.
 
     data_name: "mnist" or "shapes" (default: what the model reads). MNIST holds val_size of its
@@ -576,6 +583,9 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
     freeze_norm: batch-norm layers normalise with their running statistics and keep them
     (layers._BatchNorm.frozen): fine-tuning with outliers, whose batches would otherwise move the
     statistics the digits are read with.
+    train_from: train only the layers from this index on (Sequential.train_from); the layers
+    before keep their weights, and their batch norms their statistics: with init, a fine-tune of
+    the head that leaves the features the digits are read with as they were.
     drawn: add this many generated canvas drawings of digits (outliers.drawn_digits, a training
     seed) to the training images, so that "drawn on a canvas" is never what tells an outlier
     from a digit (every outlier is a canvas drawing; MNIST's digits are not).
@@ -618,14 +628,23 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         init_record = json.loads(init_json.read_text()) if init_json.is_file() else None
         model.unknown = None  # a threshold calibrated for the old weights would not fit the new
         opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    if freeze_norm:
-        from .layers import _BatchNorm
+    from .layers import _BatchNorm
 
+    if freeze_norm:
         norms = [layer for layer in model.layers if isinstance(layer, _BatchNorm)]
         if not norms:
             raise ValueError(f"--freeze-norm: model {model_name} has no batch-norm layer")
         for layer in norms:
             layer.frozen = True
+    if train_from:
+        L = len(model.layers)
+        if not 0 < train_from < L or not any(layer.params for layer in model.layers[train_from:]):
+            raise ValueError(f"--train-from {train_from}: name a layer index in 1..{L - 1} with "
+                             f"a layer with parameters at or after it (see scratchcnn summary)")
+        model.train_from = train_from
+        for layer in model.layers[:train_from]:
+            if isinstance(layer, _BatchNorm):
+                layer.frozen = True  # a fixed layer's statistics stay fixed too
     train_images, train_labels = images[train_idx], labels[train_idx]
     if drawn:
         if reads != "digits":
@@ -656,12 +675,14 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         config["drawn"] = drawn
     if freeze_norm:
         config["freeze_norm"] = True
+    if train_from:
+        config["train_from"] = train_from
     history = fit(model, opt, (train_images, train_labels),
                   (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
                   batch_size=batch_size, lr=lr, schedule=schedule,
                   augment=augment_settings(augment, elastic),
                   seed=seed, out_dir=out, resume=resume, config=config, command=command,
-                  outliers=exposure)
+                  outliers=exposure, val_every=val_every)
     weights = out / f"{model_name}.npz"
     model.save(weights)
     last = history["epochs"][-1]
@@ -850,8 +871,9 @@ def write_model_card(weights, result: dict) -> dict:
     hist = record.get("history", [])
     rows = "\n".join(
         f"| {e['epoch']} | {e['loss']:.4f} | {100 * e['accuracy']:.2f}% | "
-        f"{e.get('val_loss', float('nan')):.4f} | {100 * e.get('val_accuracy', float('nan')):.2f}% "
-        f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['augment_seconds']:.1f} | "
+        + (f"{e['val_loss']:.4f} | {100 * e['val_accuracy']:.2f}% " if "val_loss" in e else
+           "- | - ")  # an epoch --val-every skipped
+        + f"| {e['lr']:.2e} | {e['seconds']:.1f} | {e['augment_seconds']:.1f} | "
         f"{e['images_per_s']:.0f} |" for e in hist)
     train_text = "no train.json beside the weights: training details unknown.\n"
     recipe = record.get("recipe")

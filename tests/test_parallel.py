@@ -51,6 +51,36 @@ def test_split_backward_without_input_grad_gives_the_model_s_parameter_gradients
         assert_allclose(split[name], g, rtol=1e-10, atol=1e-14, err_msg=name)
 
 
+def test_train_from_fixes_the_layers_before_it_split_or_not():
+    """Sequential.train_from: backward for training stops before the fixed layers (their
+    gradients are never written), the head's gradients are the full model's, and an optimiser
+    step moves only the head; a split batch does the same."""
+    from scratchcnn import SGD
+
+    rng = np.random.default_rng(6)
+    x, y = rng.random((40, 1, 28, 28)), rng.integers(0, 10, 40)
+    full = _step(build_model("mnist-bn", dtype="float64"), x, y, input_grad=False)[2]
+    for split in (False, True):
+        model = build_model("mnist-bn", dtype="float64")
+        model.train_from = 13  # the head: Dense, BatchNorm1D, ReLU, Dropout, Dense
+        for _, _, g in model.parameters():
+            g[...] = np.nan  # a gradient backward writes is finite
+        before = {name: p.copy() for name, p, _ in model.parameters()}
+        net = DataParallel(model) if split else model
+        grads = _step(net, x, y, input_grad=False)[2]
+        assert [n for n, _, _ in model.trainable_parameters()] == [
+            n for n in before if int(n.split(".")[0]) >= 13]
+        for name, g in grads.items():
+            if int(name.split(".")[0]) < 13:
+                assert np.isnan(g).all(), name  # never computed
+            else:
+                assert_allclose(g, full[name], rtol=1e-10, atol=1e-14, err_msg=name)
+        SGD(model, lr=0.1, momentum=0.9).step()
+        for name, p, _ in model.parameters():
+            moved = not np.array_equal(p, before[name])
+            assert moved == (int(name.split(".")[0]) >= 13), name
+
+
 def test_a_small_batch_goes_straight_to_the_model():
     model = build_model("mnist-small")
     net = DataParallel(model)

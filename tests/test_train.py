@@ -97,6 +97,16 @@ def test_fit_learns_the_toy_task_and_logs_every_epoch(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4, 5]
 
 
+def test_val_every_validates_the_first_every_nth_and_the_last_epoch():
+    model = tiny_model()
+    history = train.fit(model, Adam(model, 1e-2), toy_data(100), toy_data(30, seed=1),
+                        epochs=5, batch_size=20, lr=1e-2, schedule="constant", val_every=3)
+    assert ["val_loss" in e for e in history["epochs"]] == [True, False, True, False, True]
+    assert history["config"]["val_every"] == 3
+    with pytest.raises(ValueError, match="val_every"):
+        train.fit(model, Adam(model, 1e-2), toy_data(20), epochs=1, val_every=0)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("stop_after_step", [2, 4])  # at the epoch boundary; mid-epoch
 def test_resume_after_interrupt_gives_bit_identical_weights(tmp_path, stop_after_step, sig):
@@ -493,3 +503,21 @@ def test_a_recipe_refuses_training_flags_in_one_line(capsys):
     err = capsys.readouterr().err
     assert "drop --epochs" in err and len(err.strip().splitlines()) == 1
 
+
+
+@pytest.mark.mnist
+def test_train_from_fine_tunes_the_head_and_keeps_the_features(tmp_path, capsys):
+    folder = mnist_dir_or_skip()
+    small = ["--model", "mnist-bn", "--optimizer", "sgd", "--train-limit", "600", "--val-size",
+             "200", "--batch-size", "50", "--epochs", "1", "--data-dir", str(folder)]
+    assert main(["train", *small, "--lr", "0.05", "--out", str(tmp_path / "a")]) == 0
+    start = tmp_path / "a" / "mnist-bn.npz"
+    assert main(["train", *small, "--lr", "0.01", "--init", str(start), "--train-from", "13",
+                 "--out", str(tmp_path / "b")]) == 0
+    before, after = load_model(start).state_dict(), load_model(tmp_path / "b" / "mnist-bn.npz").state_dict()
+    for name, value in before.items():  # weights and batch-norm statistics alike
+        assert np.array_equal(after[name], value) == (int(name.split(".")[0]) < 13), name
+    record = json.loads((tmp_path / "b" / "train.json").read_text())
+    assert record["config"]["train_from"] == 13
+    assert main(["train", *small, "--train-from", "19", "--out", str(tmp_path / "c")]) == 2
+    assert "--train-from 19" in capsys.readouterr().err
