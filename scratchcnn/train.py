@@ -59,11 +59,12 @@ EXTENSION_KEYS = ("epochs", "lr", "schedule")
 RECIPES = {
     "digits": {
         "about": "the shipped digits model: mnist-bn from scratch, then a short outlier-exposure "
-                 "fine-tune with frozen batch norm and drawn digits (the honest unknown answer)",
+                 "fine-tune of its head (layers 13-18: the convolutions and their batch norms "
+                 "stay as trained) with drawn digits added (the honest unknown answer)",
         "stages": [
-            "--model mnist-bn --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 30 "
-            "--out {out}/pretrain",
-            "--model mnist-bn --init {out}/pretrain/mnist-bn.npz --freeze-norm "
+            "--model mnist-bn --optimizer sgd --lr 0.1 --weight-decay 5e-4 --epochs 28 "
+            "--val-every 5 --out {out}/pretrain",
+            "--model mnist-bn --init {out}/pretrain/mnist-bn.npz --train-from 13 --freeze-norm "
             "--outliers scribbles,shapes --outlier-weight 0.1 --drawn 10000 --epochs 3 "
             "--optimizer sgd --lr 0.01 --weight-decay 5e-4 --out {out}",
         ],
