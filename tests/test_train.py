@@ -521,3 +521,16 @@ def test_train_from_fine_tunes_the_head_and_keeps_the_features(tmp_path, capsys)
     assert record["config"]["train_from"] == 13
     assert main(["train", *small, "--train-from", "19", "--out", str(tmp_path / "c")]) == 2
     assert "--train-from 19" in capsys.readouterr().err
+
+
+def test_the_digits_recipe_makes_the_shipped_weights():
+    """The shipped digits model names the recipe that made it, and the recipe's stages are
+    train commands the CLI accepts, the last writing the served file."""
+    from scratchcnn.cli import build_parser
+
+    stages = train.recipe_stages("digits", "weights/digits")
+    parsed = [build_parser().parse_args(["train", *stage]) for stage in stages]
+    assert parsed[-1].out == "weights/digits" and parsed[-1].init == parsed[0].out + "/mnist-bn.npz"
+    record = json.loads((WEIGHTS_DIR / "train.json").read_text())
+    assert record["recipe"]["command"] == "scratchcnn train --recipe digits --out weights/digits"
+    assert record["recipe"]["stages"] == ["scratchcnn train " + " ".join(s) for s in stages]
