@@ -10,7 +10,8 @@ setting.
 __version__ = "0.1.0"
 
 from . import gradcheck, losses, optim
-from .layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Normalize, ReLU
+from .layers import (BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D,
+                     Normalize, ReLU)
 from .losses import softmax_cross_entropy
 from .model import Sequential, load_model
 from .optim import SGD, Adam

@@ -420,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=POSITIVE, default=d["lr"], help="peak learning rate (default: %(default)g)")
     p.add_argument("--momentum", type=_number(float, 0, 1), default=d["momentum"],
                    help="SGD (Nesterov) momentum (default: %(default)s)")
-    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=d["weight_decay"], help="default: %(default)s")
+    p.add_argument("--weight-decay", type=NON_NEGATIVE, default=d["weight_decay"],
+                   help="default: %(default)s")
     p.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"],
                    help="learning-rate schedule over all steps: %(choices)s (default: %(default)s)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=d["augment"],

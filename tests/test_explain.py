@@ -23,7 +23,8 @@ def small_model(dtype="float64", seed=0, side=10, impl="fast") -> Sequential:
 
 def test_unknown_scores_match_their_formulas():
     z = np.array([[0.0, np.log(3.0)], [5.0, 5.0], [-2.0, 1.0]])
-    np.testing.assert_allclose(explain.unknown_score(z, "msp"), [0.75, 0.5, np.exp(1) / (np.exp(-2) + np.exp(1))])
+    np.testing.assert_allclose(explain.unknown_score(z, "msp"),
+                               [0.75, 0.5, np.exp(1) / (np.exp(-2) + np.exp(1))])
     np.testing.assert_allclose(explain.unknown_score(z, "energy"), np.log(np.exp(z).sum(axis=1)))
     # large logits: the stable form does not overflow
     big = np.array([[1000.0, 1000.0]])

@@ -11,7 +11,6 @@ The exercises: every cell tagged "exercise" is followed by a "check" cell and an
 """
 
 import copy
-import os
 import re
 import warnings
 from pathlib import Path

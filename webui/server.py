@@ -388,7 +388,7 @@ def bench_web(
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"url must look like http://HOST:PORT/, got {url!r}")
         try:
-            parts.port
+            _ = parts.port  # reading it validates the port
         except ValueError as e:
             raise ValueError(f"url {url!r}: {e}") from None
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
