@@ -97,13 +97,23 @@ def default_data_dir() -> Path:
     """$SCRATCHCNN_DATA, else the user's cache folder (e.g. ~/.cache/scratchcnn/mnist)."""
     if os.environ.get("SCRATCHCNN_DATA"):
         return Path(os.environ["SCRATCHCNN_DATA"]).expanduser()
+    return cache_dir("mnist")
+
+
+def cache_dir(name: str) -> Path:
+    """<cache>/name, where <cache> is $SCRATCHCNN_CACHE, else the user's cache folder for
+    scratchcnn (e.g. ~/.cache/scratchcnn): MNIST when $SCRATCHCNN_DATA is not set, and the
+    generated sets ("shapes", "outliers"), which never land beside a folder of MNIST files
+    given by $SCRATCHCNN_DATA."""
+    if os.environ.get("SCRATCHCNN_CACHE"):
+        return Path(os.environ["SCRATCHCNN_CACHE"]).expanduser() / name
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Caches"
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "scratchcnn" / "mnist"
+    return base / "scratchcnn" / name
 
 
 def _find(folder: Path, name: str):

@@ -190,12 +190,12 @@ def outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None
 
 
 def cached_outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_dir=None):
-    """outlier_set, kept on disk beside the MNIST cache (e.g. ~/.cache/scratchcnn/outliers) under
-    a name that hashes the generators' source (scribbles, shapes, their rendering) and
+    """outlier_set, kept on disk in data.cache_dir("outliers") (e.g. ~/.cache/scratchcnn/outliers)
+    under a name that hashes the generators' source (scribbles, shapes, their rendering) and
     SET_VERSION, so an edited generator never serves a stale set."""
     import json
 
-    from .data import default_data_dir
+    from .data import cache_dir
     from .fileio import save_npz
 
     kinds = ",".join(k.strip() for k in (kinds.split(",") if isinstance(kinds, str) else kinds))
@@ -204,7 +204,7 @@ def cached_outlier_set(reads: str, kinds, n: int, held_out: bool = False, data_d
     for name in ("scribbles.py", "shapes.py", "preprocess.py", "kernels.py"):
         if (here / name).is_file():
             digest.update((here / name).read_bytes())
-    path = default_data_dir().parent / "outliers" / f"{reads}-{digest.hexdigest()[:16]}.npz"
+    path = cache_dir("outliers") / f"{reads}-{digest.hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as npz:
             return npz["images"], [str(s) for s in npz["names"]]
@@ -355,14 +355,14 @@ def cached_drawn_digits(n: int, seed: int = DRAWN_TRAIN_SEED):
     """drawn_digits(n, seed), kept on disk like cached_outlier_set."""
     import json
 
-    from .data import default_data_dir
+    from .data import cache_dir
     from .fileio import save_npz
 
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(json.dumps(["drawn", n, seed, SET_VERSION]).encode())
     for name in ("shapes.py", "preprocess.py", "kernels.py"):
         digest.update((here / name).read_bytes())
-    path = default_data_dir().parent / "outliers" / f"drawn-{digest.hexdigest()[:16]}.npz"
+    path = cache_dir("outliers") / f"drawn-{digest.hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as npz:
             return npz["images"], npz["labels"]

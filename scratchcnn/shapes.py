@@ -555,10 +555,10 @@ def make_set(n: int, seed: int, classes=CLASSES, styles: dict | None = None,
 
 
 def cache_dir() -> Path:
-    """Where generated sets are kept: beside the MNIST cache (e.g. ~/.cache/scratchcnn/shapes)."""
-    from .data import default_data_dir
+    """Where generated sets are kept (data.cache_dir: e.g. ~/.cache/scratchcnn/shapes)."""
+    from . import data
 
-    return default_data_dir().parent / "shapes"
+    return data.cache_dir("shapes")
 
 
 def load_shapes(split: str, n: int | None = None, styles: dict | None = None, cache: bool = True):

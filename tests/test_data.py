@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import shutil
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -307,3 +308,21 @@ def test_augment_is_seeded_and_keeps_shape_and_dtype(elastic):
 def test_augment_refuses_a_batch_without_channels():
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         data.augment(np.zeros((2, 28, 28), np.float32), np.random.default_rng(0))
+
+
+def test_generated_sets_are_cached_apart_from_a_given_mnist_folder(monkeypatch, tmp_path):
+    """$SCRATCHCNN_DATA moves only MNIST; the generated sets go to $SCRATCHCNN_CACHE, else the
+    user's cache folder, never beside the given MNIST folder."""
+    from scratchcnn import shapes
+
+    monkeypatch.setenv("SCRATCHCNN_DATA", str(tmp_path / "mnist"))
+    monkeypatch.delenv("SCRATCHCNN_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.default_data_dir() == tmp_path / "mnist"
+    if sys.platform.startswith("linux"):
+        assert shapes.cache_dir() == tmp_path / "xdg" / "scratchcnn" / "shapes"
+    monkeypatch.setenv("SCRATCHCNN_CACHE", str(tmp_path / "c"))
+    assert data.cache_dir("outliers") == tmp_path / "c" / "outliers"
+    assert shapes.cache_dir() == tmp_path / "c" / "shapes"
+    monkeypatch.delenv("SCRATCHCNN_DATA")
+    assert data.default_data_dir() == tmp_path / "c" / "mnist"
