@@ -303,6 +303,9 @@ def test_shapes_mode_reads_generated_shapes_and_shows_the_label(shapes_page):
             # the layer table and the logits belong to the shapes model, named by its classes
             assert "Dense(128->12)" in page.get_by_test_id("layer-table").text_content()
             assert "smiley face" in page.locator("ol.logits").text_content()
+            # each class name fits its column: none runs under the bars (it did, in 1.2rem)
+            assert page.eval_on_selector_all(
+                "ol.logits .label", "els => els.every(e => e.scrollWidth <= e.clientWidth)")
             shot(page, "shapes-star-1280x900")
         page.get_by_test_id("clear").click()
     assert right >= 11, f"{right} of 12 generated shapes read right in the browser"

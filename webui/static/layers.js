@@ -197,12 +197,13 @@ window.LayerView = (function () {
       const scale = maxAbs(v.values) || 1;
       if (last) {
         const list = document.createElement("ol");
-        list.className = "logits";
+        const names = window.scratchcnnPage ? window.scratchcnnPage.classes : [];
+        // class names longer than a digit ("smiley face") get the wide label column, as the bars do
+        list.className = names.some((c) => String(c).length > 1) ? "logits named" : "logits";
         list.start = 0;
         v.values.forEach((s, k) => {
           const li = document.createElement("li");
           const width = (50 * Math.abs(s) / scale).toFixed(1);
-          const names = window.scratchcnnPage ? window.scratchcnnPage.classes : [];
           li.innerHTML = "<span class='label'>" + (names[k] === undefined ? k : names[k]) +
             "</span><span class='track'><span class='fill " +
             (s >= 0 ? "pos" : "neg") + "' style='width:" + width + "%;" + (s >= 0 ? "left:50%" : "right:50%") +
