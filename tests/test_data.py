@@ -199,6 +199,7 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("SCRATCHCNN_DATA", str(tmp_path))
     assert data.default_data_dir() == tmp_path
     monkeypatch.delenv("SCRATCHCNN_DATA")
+    monkeypatch.delenv("SCRATCHCNN_CACHE", raising=False)  # CI sets it (.ci/run)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert data.default_data_dir() == tmp_path / "xdg" / "scratchcnn" / "mnist"
 
