@@ -241,7 +241,7 @@ def _train_recipe(args) -> int:
         command = shlex.join(["scratchcnn", "train", *stage])
         commands.append(command)
         stage_out = Path(stage[stage.index("--out") + 1])
-        if args.resume and finished_stage(stage, command):
+        if args.resume and finished_stage(stage_out, command):
             print(f"recipe {args.recipe}, stage {i}/{len(stages)}: finished before, kept: {command}")
             skipped.append(command)
             continue

@@ -123,8 +123,9 @@ class Sequential:
 
     def trainable_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """parameters() of the layers from train_from on: what an optimiser updates."""
-        return [(name, p, g) for name, p, g in self.parameters()
-                if int(name.partition(".")[0]) >= self.train_from]
+        return [(f"{i}.{k}", layer.params[k], layer.grads[k])
+                for i, layer in enumerate(self.layers[self.train_from:], self.train_from)
+                for k in layer.params]
 
     def num_params(self) -> int:
         return sum(p.size for _, p, _ in self.parameters())

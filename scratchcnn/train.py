@@ -81,10 +81,10 @@ def recipe_stages(name: str, out) -> list[list[str]]:
     return [shlex.split(stage.replace("{out}", str(out))) for stage in RECIPES[name]["stages"]]
 
 
-def finished_stage(argv: list[str], command: str) -> bool:
-    """True if the stage's --out folder holds the weights and train.json of a finished run of
-    exactly `command` (what `train --recipe --resume` skips)."""
-    out = Path(argv[argv.index("--out") + 1])
+def finished_stage(out, command: str) -> bool:
+    """True if the stage's --out folder `out` holds the weights and train.json of a finished run
+    of exactly `command` (what `train --recipe --resume` skips)."""
+    out = Path(out)
     record_file = out / "train.json"
     if not record_file.is_file():
         return False
@@ -676,7 +676,7 @@ def train_run(model_name: str = DEFAULTS["model"], out_dir=None, *, command: str
         config["drawn"] = drawn
     if freeze_norm:
         config["freeze_norm"] = True
-    if train_from:
+    if train_from:  # checked and applied to the model above
         config["train_from"] = train_from
     history = fit(model, opt, (train_images, train_labels),
                   (val_images[val_idx], val_labels[val_idx]), epochs=epochs,
